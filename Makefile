@@ -1,0 +1,87 @@
+# pipeline-recovery: every target sets up the virtual environment it needs by itself.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+IMG ?= pipeline-recovery:dev
+KIND_CLUSTER ?= pipeline-recovery
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+.PHONY: venv
+venv: $(STAMP) ## Create the local virtual environment (.venv) with the package and dev tools
+
+.PHONY: lint
+lint: $(STAMP) ## ruff and mypy --strict on the package
+	$(BIN)/ruff check operator tests bench
+	$(BIN)/mypy
+
+.PHONY: test
+test: lint ## Lint, then every test tier that runs on this machine (unit, integration, contract, rules, scanners)
+	$(BIN)/python -m pytest -q
+
+.PHONY: test-unit
+test-unit: $(STAMP) ## Unit tests only
+	$(BIN)/python -m pytest -q tests/unit
+
+.PHONY: test-integration
+test-integration: $(STAMP) ## The operator against KMock's Kubernetes emulator
+	$(BIN)/python -m pytest -q tests/integration
+
+.PHONY: test-contract
+test-contract: $(STAMP) ## CRD, manifests, RBAC, alert rules and scanners
+	$(BIN)/python -m pytest -q tests/contract
+
+.PHONY: bench
+bench: $(STAMP) ## Benchmarks: classifier throughput and memory, operator latency, LLM token savings
+	$(BIN)/python -m bench
+
+.PHONY: demo
+demo: $(STAMP) ## The whole flow on an embedded emulated cluster (no cluster needed)
+	$(BIN)/pipeline-recovery demo
+
+.PHONY: run
+run: $(STAMP) ## Run the operator against the current kubeconfig's cluster
+	$(BIN)/pipeline-recovery run $(if $(NAMESPACE),--namespace $(NAMESPACE),--all-namespaces)
+
+.PHONY: install
+install: ## Install the CRDs into the current cluster
+	kubectl apply -k crds/
+
+.PHONY: uninstall
+uninstall: ## Remove the CRDs from the current cluster
+	kubectl delete -k crds/
+
+.PHONY: deploy
+deploy: install ## Deploy the operator (manifests/) into the current cluster
+	kubectl apply -k manifests/
+
+.PHONY: undeploy
+undeploy: ## Remove the operator from the current cluster
+	kubectl delete -k manifests/
+
+.PHONY: docker-build
+docker-build: ## Build the operator image (needs a Docker engine)
+	docker build -t $(IMG) .
+
+.PHONY: test-e2e
+test-e2e: $(STAMP) ## Real-cluster tier with kind; skips with one line where Docker or kind is missing
+	IMG=$(IMG) KIND_CLUSTER=$(KIND_CLUSTER) bash tests/e2e/run.sh
+
+.PHONY: e2e
+e2e: test-e2e ## Alias of test-e2e
+
+.PHONY: clean
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""Reasons of the Kubernetes Events the operator posts; users filter on these, so they are a contract."""
+"""Reasons of the Kubernetes Events the operator posts; users filter on them (a contract)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from collections.abc import Mapping
+from dataclasses import dataclass
+from threading import Thread
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    start_http_server,
+)
+
+from pipeline_recovery import __version__
+
+# The *_created series double the series count and no alert or dashboard reads them.
+disable_created_metrics()
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 PREFIX = "pipeline_recovery_"
@@ -84,6 +101,60 @@ INCIDENTS = Gauge(
 )
 
 
+BUILD_INFO = Gauge(
+    PREFIX + "build_info",
+    "Always 1; the running operator's version (absent when the operator is not scraped).",
+    ["version"],
+    registry=REGISTRY,
+)
+BUILD_INFO.labels(version=__version__).set(1)
+
+# Every phase of design.md's status.phase, so the incidents gauge exports zeros instead of
+# leaving a phase's last value behind when no incident is in it any more.
+PHASES = (
+    "Pending",
+    "Collecting",
+    "Diagnosing",
+    "Diagnosed",
+    "AwaitingApproval",
+    "Remediating",
+    "Recovered",
+    "RemediationFailed",
+    "ManualActionRequired",
+    "Error",
+)
+
+
+def set_incident_phases(counts: Mapping[str, int]) -> None:
+    """Set the incidents gauge for every phase at once (phases missing from counts become 0)."""
+    for phase in (*PHASES, *(p for p in counts if p not in PHASES)):
+        INCIDENTS.labels(phase=phase).set(counts.get(phase, 0))
+
+
+@dataclass
+class MetricsServer:
+    """A running metrics endpoint; `port` is the bound port (useful when asked for port 0)."""
+
+    server: WSGIServer
+    thread: Thread
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_port)
+
+    def close(self) -> None:
+        """Stop serving and release the port (tests and in-process restarts)."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def start_server(port: int, addr: str = "0.0.0.0") -> MetricsServer:  # noqa: S104 - pod IP
+    """Expose the registry on a background thread and return a handle that can stop it."""
+    server, thread = start_http_server(port, addr=addr, registry=REGISTRY)
+    return MetricsServer(server, thread)
+
+
 def serve(port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104 - scraped from the pod IP
     """Expose the registry over HTTP on a background thread."""
-    start_http_server(port, addr=addr, registry=REGISTRY)
+    start_server(port, addr=addr)

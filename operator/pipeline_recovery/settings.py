@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     llm_model: str = "gpt-4.1"
     llm_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     llm_max_retries: int = Field(default=3, ge=0, le=10)
-    llm_retry_backoff_seconds: float = Field(default=1.0, ge=0, le=60)  # first retry; doubles, jittered
+    llm_retry_backoff_seconds: float = Field(default=1.0, ge=0, le=60)  # doubles, jittered
     llm_concurrency: int = Field(default=4, ge=1, le=256)
     llm_max_prompt_tokens: int = Field(default=3000, ge=256, le=200_000)
     llm_max_completion_tokens: int = Field(default=800, ge=64, le=16_000)

@@ -4,6 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov pins dependencies that clash with ours, so it lives in its own tool venv.
+VENV_CHECKOV := .venv-checkov
+CHECKOV_VERSION := 3.2.533
+CHECKOV_STAMP := $(VENV_CHECKOV)/.installed-$(CHECKOV_VERSION)
+export CHECKOV := $(VENV_CHECKOV)/bin/checkov
 IMG ?= pipeline-recovery:dev
 KIND_CLUSTER ?= pipeline-recovery
 
@@ -19,6 +24,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
+$(CHECKOV_STAMP):
+	@test -x $(VENV_CHECKOV)/bin/python || $(PYTHON) -m venv $(VENV_CHECKOV)
+	$(VENV_CHECKOV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_CHECKOV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	@touch $@
+
+.PHONY: checkov
+checkov: $(CHECKOV_STAMP) ## Install checkov (manifest and Dockerfile scanner) into .venv-checkov
+
 .PHONY: venv
 venv: $(STAMP) ## Create the local virtual environment (.venv) with the package and dev tools
 
@@ -28,7 +42,7 @@ lint: $(STAMP) ## ruff and mypy --strict on the package
 	$(BIN)/mypy
 
 .PHONY: test
-test: lint ## Lint, then every test tier that runs on this machine (unit, integration, contract, rules, scanners)
+test: lint $(CHECKOV_STAMP) ## Lint, then every test tier that runs on this machine (unit, integration, contract, rules, scanners)
 	$(BIN)/python -m pytest -q
 
 .PHONY: test-unit
@@ -40,7 +54,7 @@ test-integration: $(STAMP) ## The operator against KMock's Kubernetes emulator
 	$(BIN)/python -m pytest -q tests/integration
 
 .PHONY: test-contract
-test-contract: $(STAMP) ## CRD, manifests, RBAC, alert rules and scanners
+test-contract: $(STAMP) $(CHECKOV_STAMP) ## CRD, manifests, RBAC, alert rules and scanners
 	$(BIN)/python -m pytest -q tests/contract
 
 .PHONY: bench

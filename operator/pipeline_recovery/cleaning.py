@@ -1,0 +1,50 @@
+"""Input hygiene for candidate lines: decode, strip ANSI and progress bars, drop NULs, truncate."""
+
+from __future__ import annotations
+
+import re
+
+MAX_LINE_CHARS = 1000  # what a kept line may show; matching sees up to MAX_LINE_BYTES
+MAX_LINE_BYTES = 64 * 1024
+
+# CSI (colours, cursor moves), OSC (titles, hyperlinks) and lone two-byte escapes.
+_ANSI = re.compile(r"\x1b\[[0-9;?<=>]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_WARNING = re.compile(
+    r"^\s*(?:\S+\s+){0,2}?(?:npm WARN|yarn warn|pnpm WARN|WARN(?:ING)?\b|\[WARN(?:ING)?\]|"
+    r"warning(?:\[\w+\])?:|W\d{4} |::warning)",
+    re.IGNORECASE,
+)
+
+
+def clean_line(raw: bytes | str, limit: int = MAX_LINE_CHARS) -> str:
+    """The line as a terminal would show it: decoded, no colour codes, last progress frame."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    if len(text) > MAX_LINE_BYTES:
+        text = text[:MAX_LINE_BYTES]
+    if "\x1b" in text:
+        text = _ANSI.sub("", text)
+    text = text.rstrip("\r\n")
+    if "\r" in text:
+        # A progress bar redraws with CR; the last non-empty frame is what stays on screen.
+        frames = [frame for frame in text.split("\r") if frame.strip()]
+        text = frames[-1] if frames else ""
+    if "\x00" in text or _CONTROL.search(text):
+        text = _CONTROL.sub("", text)
+    text = text.replace("\t", "    ").rstrip()
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+def is_warning_line(text: str) -> bool:
+    """A line the tool itself marks as a warning: weak evidence of a root cause."""
+    return _WARNING.match(text) is not None
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """Raw lines of a byte buffer (no trailing empty line)."""
+    lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    return lines

@@ -1,0 +1,186 @@
+"""Streaming log scan: byte chunks in, bounded candidate lines, context windows and tail out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pipeline_recovery.cleaning import MAX_LINE_BYTES, clean_line, is_warning_line, split_lines
+from pipeline_recovery.model import Evidence, Signal
+from pipeline_recovery.patterns import Rule
+from pipeline_recovery.scan_engines import Engine
+
+PER_RULE_CAP = 4  # confirmed hits kept per rule (earliest first)
+WEAK_PER_RULE_CAP = 2  # hits on warning lines kept per rule
+TOTAL_CAP = 256
+WINDOW_CAP = 48  # candidates that get a context window while scanning
+BEFORE, AFTER = 3, 3
+CONTEXT_BYTES = 8 * 1024
+TAIL_BYTES = 64 * 1024
+WEAK_DIVISOR = 4  # a hit on a line the tool marks as a warning keeps a quarter of its priority
+
+
+@dataclass
+class LogScan:
+    """What one log stream left behind: candidate signals, windows, tail lines and counts."""
+
+    source: str
+    container: str | None
+    engine: str
+    signals: list[Signal] = field(default_factory=list)
+    windows: list[tuple[int, list[str]]] = field(default_factory=list)
+    tail: list[str] = field(default_factory=list)
+    bytes_scanned: int = 0
+    lines: int = 0
+    candidate_windows: dict[int, tuple[int, list[str]]] = field(default_factory=dict, repr=False)
+
+    def window_for(self, line: int | None) -> tuple[int, list[str]] | None:
+        """The context window kept around a candidate line, if any."""
+        return self.candidate_windows.get(line) if line is not None else None
+
+
+class LogStream:
+    """Incremental scanner over one log; feed bytes in any chunking, then finish()."""
+
+    def __init__(self, rules: Sequence[Rule], engine: Engine, *, source: str = "log",
+                 container: str | None = None, tail_lines: int = 50) -> None:
+        self._rules = rules
+        self._engine_stream = engine.open()
+        self._tail_lines = tail_lines
+        self._carry = b""
+        self._overflow = False
+        self._prev = b""  # last bytes before the current block, for "before" context
+        self._tail = b""
+        self._counts: dict[int, list[int]] = {}
+        self._pending: list[tuple[int, int, list[str]]] = []  # (line, lines still wanted, lines)
+        self._offset = 0  # byte offset of the current block in the logical stream
+        self._finished = False
+        self.scan = LogScan(source=source, container=container, engine=engine.name)
+
+    def feed(self, chunk: bytes) -> None:
+        if self._finished:
+            raise RuntimeError("feed() after finish()")
+        size = len(chunk)
+        if not size:
+            return
+        self.scan.bytes_scanned += size
+        last = chunk.rfind(b"\n")
+        if last < 0:
+            self._extend_carry(chunk, 0, size)
+            return
+        if self._carry:
+            first = chunk.find(b"\n")
+            self._extend_carry(chunk, 0, first)
+            block = b"".join((self._carry, memoryview(chunk)[first:last + 1]))
+        else:
+            block = chunk if last + 1 == size else chunk[:last + 1]
+        self._carry, self._overflow = b"", False
+        self._extend_carry(chunk, last + 1, size)
+        self._scan_block(block)
+
+    def finish(self) -> LogScan:
+        if not self._finished:
+            if self._carry:
+                self._scan_block(self._carry + b"\n")
+                self._carry = b""
+            self._finished = True
+            self._engine_stream.close()
+            scan = self.scan
+            scan.tail = [clean_line(raw) for raw in split_lines(self._tail)[-self._tail_lines:]]
+            for line, _wanted, lines in self._pending:
+                scan.candidate_windows[line] = (scan.candidate_windows[line][0], lines)
+            self._pending = []
+            scan.windows = _strongest_windows(scan)
+        return self.scan
+
+    def _extend_carry(self, chunk: bytes, start: int, end: int) -> None:
+        # Over-long lines keep their head only, so memory stays bounded at any line length.
+        room = MAX_LINE_BYTES - len(self._carry)
+        if end - start > room:
+            self._overflow = True
+            end = start + max(room, 0)
+        if end > start:
+            self._carry += chunk[start:end]
+
+    def _scan_block(self, block: bytes) -> None:
+        hits = self._engine_stream.scan(block)
+        if self._pending:
+            self._fill_pending(block)
+        if hits:
+            hits.sort(key=lambda hit: hit[1])
+            self._confirm(block, hits)
+        scan = self.scan
+        scan.lines += block.count(b"\n")
+        self._offset += len(block)
+        if len(block) >= TAIL_BYTES:
+            self._tail = block[-TAIL_BYTES:]
+        else:
+            self._tail = (self._tail + block)[-TAIL_BYTES:]
+        self._prev = self._tail[-CONTEXT_BYTES:]
+
+    def _confirm(self, block: bytes, hits: list[tuple[int, int]]) -> None:
+        scan = self.scan
+        counted_to, line_no = 0, scan.lines
+        cleaned: dict[int, str] = {}
+        for index, end in hits:
+            if len(scan.signals) >= TOTAL_CAP:
+                return
+            counts = self._counts.setdefault(index, [0, 0])
+            if counts[0] >= PER_RULE_CAP and counts[1] >= WEAK_PER_RULE_CAP:
+                continue
+            line_end = end - 1
+            start = block.rfind(b"\n", 0, line_end) + 1
+            line_no += block.count(b"\n", counted_to, start)
+            counted_to = start
+            text = cleaned.get(start)
+            if text is None:
+                text = cleaned[start] = clean_line(block[start:line_end], MAX_LINE_BYTES)
+            rule = self._rules[index]
+            match = rule.compiled.search(text)
+            if match is None:
+                continue
+            weak = is_warning_line(text)
+            if counts[1 if weak else 0] >= (WEAK_PER_RULE_CAP if weak else PER_RULE_CAP):
+                continue
+            counts[1 if weak else 0] += 1
+            captures = {k: v[:300] for k, v in match.groupdict().items() if v}
+            number = line_no + 1
+            evidence = Evidence(source="log", text=clean_line(text), line=number,
+                                container=scan.container, pattern_id=rule.id, captures=captures)
+            priority = max(1, rule.priority // WEAK_DIVISOR) if weak else rule.priority
+            scan.signals.append(Signal(rule.category, rule.id, priority, evidence,
+                                       offset=self._offset + start))
+            if number not in scan.candidate_windows and len(scan.candidate_windows) < WINDOW_CAP:
+                self._open_window(block, start, line_end, number)
+
+    def _open_window(self, block: bytes, start: int, line_end: int, number: int) -> None:
+        before_raw = self._prev + block[max(0, start - CONTEXT_BYTES):start] \
+            if start < CONTEXT_BYTES else block[start - CONTEXT_BYTES:start]
+        before = [clean_line(raw) for raw in split_lines(before_raw)[-BEFORE:]]
+        lines = [*before, clean_line(block[start:line_end])]
+        after = split_lines(block[line_end + 1:line_end + 1 + CONTEXT_BYTES])[:AFTER]
+        lines.extend(clean_line(raw) for raw in after)
+        self.scan.candidate_windows[number] = (number - len(before), lines)
+        if len(after) < AFTER and line_end + 1 + CONTEXT_BYTES >= len(block):
+            self._pending.append((number, AFTER - len(after), lines))
+
+    def _fill_pending(self, block: bytes) -> None:
+        still: list[tuple[int, int, list[str]]] = []
+        head = split_lines(block[:CONTEXT_BYTES])
+        for line, wanted, lines in self._pending:
+            lines.extend(clean_line(raw) for raw in head[:wanted])
+            if len(head) < wanted:
+                still.append((line, wanted - len(head), lines))
+        self._pending = still
+
+
+def _strongest_windows(scan: LogScan, limit: int = 3) -> list[tuple[int, list[str]]]:
+    ranked = sorted(scan.signals, key=lambda s: (-s.priority, s.offset))
+    chosen: list[tuple[int, list[str]]] = []
+    for signal in ranked:
+        window = scan.window_for(signal.evidence.line)
+        if window is not None and window not in chosen:
+            chosen.append(window)
+        if len(chosen) >= limit:
+            break
+    return sorted(chosen)

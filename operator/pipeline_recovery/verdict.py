@@ -1,0 +1,130 @@
+"""Weighing signals into one Diagnosis: root cause by priority and position, honest confidence."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from pipeline_recovery.fingerprint import fingerprint, fingerprint_line
+from pipeline_recovery.model import Diagnosis, Signal
+from pipeline_recovery.patterns import Rule
+from pipeline_recovery.taxonomy import UNKNOWN, info, is_transient
+
+MIN_PRIORITY = 20  # below this a hit is only a hint (warning lines, generic exit codes)
+BAND = 10  # signals this close to the strongest compete on position: the earliest wins
+AUTO_FIXABLE = frozenset({
+    "out-of-memory", "disk-full", "deadline-exceeded", "network", "rate-limited", "evicted",
+    "image-pull", "unschedulable", "missing-file",
+})
+_TRANSIENT_PULL = re.compile(
+    r"timeout|timed out|i/o|TLS|429|toomanyrequests|connection|EOF|unavailable|503|502", re.I)
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+DEFAULT_SOLUTIONS: dict[str, str] = {
+    "out-of-memory": "Raise the container's memory limit (or lower the build's parallelism / heap).",
+    "disk-full": "Free or enlarge the volume (ephemeral-storage limit, cache cleanup) and retry.",
+    "image-pull": "Check the image name and tag, registry credentials (imagePullSecrets) "
+                  "and registry reachability; retry with backoff if the registry was flaky.",
+    "config-error": "Create or fix the referenced Secret/ConfigMap, env or volume, then rerun.",
+    "unschedulable": "Lower the resource requests, add capacity, or fix node selectors/tolerations.",
+    "evicted": "Retry; set requests equal to limits and ephemeral-storage limits to avoid eviction.",
+    "deadline-exceeded": "Raise activeDeadlineSeconds / the step timeout, or speed up the step.",
+    "missing-file": "Create the missing path or fix the path the step expects, then rerun.",
+    "permission-denied": "Fix file ownership/mode or run the step with the needed permissions.",
+    "missing-module": "Install the missing module or add it to the dependency manifest.",
+    "dependency-resolution": "Fix the conflicting or missing versions in the dependency manifest "
+                             "or lockfile.",
+    "network": "Retry with backoff; check DNS, proxies and the remote service's availability.",
+    "rate-limited": "Retry after a delay; authenticate or use a mirror/cache to raise the limit.",
+    "auth": "Provide valid credentials (token, secret, SSH key) for the registry or service.",
+    "compile-error": "Fix the compile error at the reported location.",
+    "test-failure": "Inspect the failing tests and fix the code or the tests.",
+    "lint-failure": "Run the linter/formatter locally and commit the fixes.",
+    UNKNOWN: "No known pattern matched; read the log excerpt or ask the AI analysis.",
+}
+
+
+def fill(text: str, captures: Mapping[str, str]) -> str:
+    """Substitute {capture} placeholders; a capture that did not match reads as '?'."""
+    return _PLACEHOLDER.sub(lambda m: captures.get(m.group(1), "?") or "?", text)
+
+
+def _pick(signals: Sequence[Signal]) -> Signal:
+    top = max(s.priority for s in signals)
+    band = [s for s in signals if s.priority >= top - BAND]
+    # The earliest strong signal names the category; the most specific hit of that
+    # category (highest priority, then earliest) is the evidence.
+    first = min(band, key=lambda s: (s.offset, -s.priority))
+    same = [s for s in signals if s.category == first.category]
+    return max(same, key=lambda s: (s.priority, -s.offset))
+
+
+def _confidence(winner: Signal, strong: Sequence[Signal], rule: Rule | None) -> float:
+    if rule is not None:
+        conf = rule.confidence
+    else:
+        conf = 0.95 if winner.priority >= 90 else 0.5 if winner.priority >= 40 else 0.35
+    if winner.priority < 40:
+        conf = min(conf, 0.5)
+    rivals = [s for s in strong if s.category != winner.category]
+    close = [s for s in rivals if s.priority >= winner.priority - BAND]
+    if any(s.priority > winner.priority for s in close):
+        conf -= 0.25
+    elif close:
+        conf -= 0.15
+    if any(s.priority >= 90 and s.evidence.source != "log" for s in rivals):
+        conf -= 0.2  # Kubernetes itself says something else happened
+    sources = {s.evidence.source for s in strong if s.category == winner.category}
+    if len(sources) > 1:
+        conf += 0.1
+    return round(min(0.99, max(0.05, conf)), 2)
+
+
+def _auto_fixable(winner: Signal, rule: Rule | None) -> bool:
+    if rule is not None and rule.auto_fixable is not None:
+        return rule.auto_fixable
+    category = winner.category
+    if category == "image-pull":
+        return bool(_TRANSIENT_PULL.search(winner.evidence.text))
+    if category == "missing-file":
+        return "path" in winner.evidence.captures
+    return category in AUTO_FIXABLE
+
+
+def decide(signals: Sequence[Signal], rules: Mapping[str, Rule],
+           fallback_text: str = "") -> Diagnosis:
+    """The Diagnosis that the signals support (unknown when none is credible)."""
+    ordered = tuple(sorted(signals, key=lambda s: (s.offset, -s.priority)))
+    strong = [s for s in ordered if s.priority >= MIN_PRIORITY]
+    if not strong:
+        template = fingerprint_line(fallback_text)
+        return Diagnosis(
+            category=UNKNOWN, severity=info(UNKNOWN).severity.value,
+            confidence=0.2 if ordered else 0.0, transient=False, auto_fixable=False,
+            root_cause="No known failure pattern matched the log or the Kubernetes status.",
+            solution=DEFAULT_SOLUTIONS[UNKNOWN], evidence=None,
+            fingerprint=fingerprint(UNKNOWN, "", template), signals=ordered[:20],
+        )
+    winner = _pick(strong)
+    rule = rules.get(winner.rule_id)
+    captures = winner.evidence.captures
+    category = winner.category
+    summary = info(category).summary
+    if rule is not None and rule.root_cause:
+        root_cause = fill(rule.root_cause, captures)
+    else:
+        root_cause = f"{summary[0].upper()}{summary[1:]}: {winner.evidence.text[:200]}"
+    solution = fill(rule.solution, captures) if rule is not None else DEFAULT_SOLUTIONS[category]
+    severity = (rule.severity if rule is not None and rule.severity else None) \
+        or info(category).severity.value
+    transient = rule.transient if rule is not None and rule.transient is not None \
+        else is_transient(category)
+    template = fingerprint_line(winner.evidence.text)
+    # Keep the winner first, then the rest earliest-first, bounded for status objects.
+    rest = tuple(s for s in ordered if s is not winner)[:19]
+    return Diagnosis(
+        category=category, severity=severity, confidence=_confidence(winner, strong, rule),
+        transient=transient, auto_fixable=_auto_fixable(winner, rule), root_cause=root_cause,
+        solution=solution, evidence=winner.evidence,
+        fingerprint=fingerprint(category, winner.rule_id, template), signals=(winner, *rest),
+    )

@@ -38,7 +38,7 @@ _CORRUPT_CACHE = re.compile(
     r"corrupted? cache|bad cache|invalid cache",
     re.IGNORECASE,
 )
-_DIR_HINT = re.compile(r"\b(?:scandir|opendir|chdir|mkdir|rmdir|lstat.*dir|directory)\b", re.I)
+_DIR_HINT = re.compile(r"\b(?:scandir|opendir|chdir|mkdir|rmdir|uv_cwd)\b", re.IGNORECASE)
 _PERMANENT_PULL = re.compile(
     r"manifest unknown|not found|pull access denied|unauthorized|"
     r"denied|invalid reference|InvalidImageName",

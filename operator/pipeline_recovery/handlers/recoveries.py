@@ -1,0 +1,27 @@
+"""Handlers for PipelineRecovery objects: diagnose on create, resume after restarts, re-run on
+spec changes; an event handler keeps the phase gauge."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from pipeline_recovery import flow
+from pipeline_recovery.labels import GROUP, PLURAL, VERSION
+
+
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+async def process(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    try:
+        await flow.process_recovery(memo.runtime, body, logger)
+    except flow.RetryLater as exc:
+        raise kopf.TemporaryError(str(exc), delay=exc.delay) from exc
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def track(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    flow.on_recovery_event(memo.runtime, body, type)

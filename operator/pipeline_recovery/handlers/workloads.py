@@ -1,0 +1,22 @@
+"""Watch handlers for Jobs and Pods: read-only (on.event never writes to the watched objects)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from pipeline_recovery import flow
+
+
+@kopf.on.event("batch", "v1", "jobs")
+async def job_event(body: kopf.Body, type: str | None, memo: kopf.Memo,
+                    logger: logging.Logger, **_: Any) -> None:
+    await flow.on_workload_event(memo.runtime, "Job", body, type, logger)
+
+
+@kopf.on.event("", "v1", "pods")
+async def pod_event(body: kopf.Body, type: str | None, memo: kopf.Memo,
+                    logger: logging.Logger, **_: Any) -> None:
+    await flow.on_workload_event(memo.runtime, "Pod", body, type, logger)

@@ -1,0 +1,73 @@
+"""Process-wide state the handlers share through kopf's memo: settings, API client, classifier."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline_recovery import kube, metrics
+from pipeline_recovery.settings import Settings
+
+
+@dataclass
+class Runtime:
+    """One per operator process. kopf copies the memo per object, so this is held by reference
+    (memo.runtime) and all mutable state lives here."""
+
+    settings: Settings
+    # Set for the demo and tests (the emulator); None means the standard login ways.
+    connection: Any = None
+    client: kube.KubeClient | None = None
+    fast: bool = False  # short kopf timeouts: emulator on loopback (demo, tests, bench)
+    retries: int = 5
+    backoff: float = 0.2
+    _classifier: Any = None
+    # uids of targets whose PipelineRecovery is known to exist: skips a POST on every replay.
+    known_targets: set[str] = field(default_factory=set)
+    rechecks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    phases: dict[str, str] = field(default_factory=dict)  # PipelineRecovery uid -> phase
+    # Room for the AI and remediation steps' process state (analyst, rate limiters, ...).
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kube(self) -> kube.KubeClient:
+        if self.client is None:
+            raise RuntimeError("not logged in to the cluster yet")
+        return self.client
+
+    def use_connection(self, info: Any) -> None:
+        """(Re)build the API client from kopf's ConnectionInfo after a login."""
+        old = self.client
+        self.client = kube.KubeClient.from_connection_info(
+            info, retries=self.retries, backoff=self.backoff)
+        if old is not None:
+            task = asyncio.get_event_loop().create_task(old.aclose())
+            self.extras.setdefault("_closing", set()).add(task)
+
+    @property
+    def classifier(self) -> Any:
+        if self._classifier is None:
+            from pipeline_recovery.classifier import Classifier
+
+            self._classifier = Classifier.load(extra_files=self.settings.extra_pattern_files,
+                                               engine=self.settings.scan_engine)
+        return self._classifier
+
+    def track_phase(self, uid: str, phase: str | None) -> None:
+        """Keep the incidents{phase} gauge equal to what this process knows."""
+        if phase is None:
+            self.phases.pop(uid, None)
+        else:
+            self.phases[uid] = phase
+        counts: dict[str, int] = {}
+        for p in self.phases.values():
+            counts[p] = counts.get(p, 0) + 1
+        metrics.set_incident_phases(counts)
+
+    async def aclose(self) -> None:
+        for task in self.rechecks.values():
+            task.cancel()
+        if self.client is not None:
+            await self.client.aclose()
+            self.client = None

@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace")
     run.add_argument("--standalone", action="store_true", help="no peering (single replica only)")
     run.add_argument("--verbose", action="store_true", help="debug logging")
+    run.add_argument(
+        "--liveness", metavar="URL", default=None, help="kopf liveness endpoint, e.g. http://0.0.0.0:8081/healthz"
+    )
 
     demo = sub.add_parser(
         "demo",

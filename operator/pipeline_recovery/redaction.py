@@ -187,12 +187,15 @@ def redact(text: str) -> str:
 
 _BEGIN_KEY = re.compile(r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 _END_KEY = re.compile(r"-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
+# A bare PEM-style body line: an excerpt window may start inside a key block, after BEGIN.
+_PEM_BODY = re.compile(r"^\s*[A-Za-z0-9+/]{60,}={0,2}\s*$")
 
 
 def redact_lines(lines: Iterable[str]) -> list[str]:
     """Redact line by line, keeping the line count (so window line numbers stay right).
 
-    A private-key block spread over several lines is redacted on every line it covers.
+    A private-key block spread over several lines is redacted on every line it covers, and a
+    bare PEM-style base64 line is redacted even when the block's BEGIN is outside the excerpt.
     """
     out: list[str] = []
     in_key = False
@@ -204,6 +207,9 @@ def redact_lines(lines: Iterable[str]) -> list[str]:
             continue
         if _BEGIN_KEY.search(line) and not _END_KEY.search(line):
             in_key = True
+        elif _PEM_BODY.match(line) and not line.strip().isdigit():
+            out.append(_tag("base64-block"))
+            continue
         out.append(redact(line))
     return out
 

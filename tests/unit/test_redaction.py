@@ -160,6 +160,18 @@ def test_private_key_block_multiline() -> None:
     assert lines[-1] == "git@github.com: Permission denied (publickey)."
 
 
+def test_excerpt_starting_inside_a_key_block() -> None:
+    window = [
+        "MIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM0aXvTgZ8hWqPp1nL5sN2kQe4rT7uYwXzA",
+        "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW==",
+        "-----END RSA PRIVATE KEY-----",
+        "ssh: handshake failed: Permission denied (publickey)",
+    ]
+    out = redact_lines(window)
+    assert not any("MIIEpAIBAAKC" in line or "b3BlbnNzaC1y" in line for line in out)
+    assert out[-1] == window[-1]
+
+
 def test_truncated_private_key_block_is_still_redacted() -> None:
     text = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM\n"
     assert "MIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM" not in redact(text)

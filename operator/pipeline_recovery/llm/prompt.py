@@ -105,15 +105,18 @@ def _sections(
         sections.append(_Section("Kubernetes evidence", [(None, _clip(t)) for t in kept]))
     for scan in scans:
         name = _NAME.sub("_", scan.container or scan.source)[:63]
-        covered: set[int] = set()
+        # Windows may overlap (two matches a line apart): merge them into contiguous runs.
+        numbered: dict[int, str] = {}
         for start, lines in scan.windows:
-            numbered = list(enumerate(redact_lines(lines), start=start))
-            covered.update(n for n, _t in numbered)
-            end = start + len(lines) - 1
+            for number, text in enumerate(lines, start=start):
+                numbered.setdefault(number, text)
+        covered = set(numbered)
+        for run in _runs(sorted(numbered)):
+            texts = redact_lines([numbered[n] for n in run])
             sections.append(
                 _Section(
-                    f'Log excerpt, container "{name}", lines {start}-{end} (around a match)',
-                    [(n, _clip(t)) for n, t in numbered],
+                    f'Log excerpt, container "{name}", lines {run[0]}-{run[-1]} (around a match)',
+                    [(n, _clip(t)) for n, t in zip(run, texts, strict=True)],
                 )
             )
         if scan.tail:
@@ -126,6 +129,16 @@ def _sections(
             if tail:
                 sections.append(_Section(f'Log tail, container "{name}"', tail))
     return sections
+
+
+def _runs(numbers: list[int]) -> list[list[int]]:
+    runs: list[list[int]] = []
+    for number in numbers:
+        if runs and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    return runs
 
 
 def _fit(sections: list[_Section], available: int) -> list[_Section]:

@@ -68,7 +68,7 @@ async def start_operator(emulator: tuple[ClusterEmulator, str]
     async def start(rt: Runtime | None = None, namespaces: tuple[str, ...] = (NS,),
                     **overrides: Any) -> EmbeddedOperator:
         op = EmbeddedOperator(rt or make_runtime(url, **overrides), namespaces=namespaces)
-        await op.__aenter__()
+        await op.start()
         running.append(op)
         return op
 

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import random
 import sys
+import threading
 import time
 from collections.abc import Collection
 from typing import Any
@@ -59,8 +60,8 @@ def run_operator(args: argparse.Namespace) -> int:
 
 async def run_embedded(
     rt: Runtime, *, namespaces: Collection[str] = (), clusterwide: bool = False,
-    standalone: bool = True, stop_flag: asyncio.Event | None = None,
-    ready_flag: asyncio.Event | None = None, liveness: str | None = None,
+    standalone: bool = True, stop_flag: asyncio.Event | threading.Event | None = None,
+    ready_flag: asyncio.Event | threading.Event | None = None, liveness: str | None = None,
     priority: int = 0,
 ) -> None:
     """kopf with our handlers, in the current event loop, until stop_flag is set."""
@@ -79,7 +80,8 @@ async def run_embedded(
 
 
 class EmbeddedOperator:
-    """`async with EmbeddedOperator(rt, namespaces=[...]):` runs kopf as a task until exit."""
+    """`async with EmbeddedOperator(rt, namespaces=[...]):` runs kopf in its own thread and event
+    loop (kopf treats every task of its loop as its own and cancels them at exit)."""
 
     def __init__(self, rt: Runtime, *, namespaces: Collection[str] = (),
                  clusterwide: bool = False, startup_timeout: float = 15.0) -> None:
@@ -87,31 +89,37 @@ class EmbeddedOperator:
         self.namespaces = list(namespaces)
         self.clusterwide = clusterwide or not self.namespaces
         self.startup_timeout = startup_timeout
-        self.stop_flag = asyncio.Event()
-        self.ready_flag = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
+        self.stop_flag = threading.Event()
+        self.ready_flag = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
 
-    async def __aenter__(self) -> EmbeddedOperator:
-        self.task = asyncio.create_task(run_embedded(
-            self.rt, namespaces=self.namespaces, clusterwide=self.clusterwide,
-            stop_flag=self.stop_flag, ready_flag=self.ready_flag))
-        ready = asyncio.create_task(self.ready_flag.wait())
-        done, _ = await asyncio.wait({ready, self.task}, timeout=self.startup_timeout,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if ready not in done:
-            ready.cancel()
+    def _main(self) -> None:
+        try:
+            asyncio.run(run_embedded(
+                self.rt, namespaces=self.namespaces, clusterwide=self.clusterwide,
+                stop_flag=self.stop_flag, ready_flag=self.ready_flag))
+        except BaseException as exc:  # reported by start()/stop() in the caller's thread
+            self.error = exc
+            self.ready_flag.set()
+
+    async def start(self) -> EmbeddedOperator:
+        self.thread = threading.Thread(target=self._main, name="kopf-operator", daemon=True)
+        self.thread.start()
+        ready = await asyncio.to_thread(self.ready_flag.wait, self.startup_timeout)
+        if not ready or self.error is not None:
             await self.stop()
-            raise RuntimeError("the embedded operator did not start")
+            raise RuntimeError(f"the embedded operator did not start: {self.error!r}")
         return self
 
     async def stop(self) -> None:
         self.stop_flag.set()
-        if self.task is not None:
-            try:
-                await asyncio.wait_for(self.task, timeout=15)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
-                self.task.cancel()
-            self.task = None
+        if self.thread is not None:
+            await asyncio.to_thread(self.thread.join, 20)
+            self.thread = None
+
+    async def __aenter__(self) -> EmbeddedOperator:
+        return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()

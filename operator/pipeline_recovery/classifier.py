@@ -69,3 +69,11 @@ class Classifier:
         signals.extend(event_signals(events))
         fallback = next((line for scan in scans for line in reversed(scan.tail) if line), "")
         return decide(signals, self.by_id, fallback)
+
+    @classmethod
+    def load_default(cls) -> Classifier:
+        """The classifier the settings describe (extra pattern files, scan engine)."""
+        from pipeline_recovery.settings import load_settings
+
+        settings = load_settings()
+        return cls.load(settings.extra_pattern_files, settings.scan_engine)

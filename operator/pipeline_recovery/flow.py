@@ -176,6 +176,8 @@ async def diagnose(rt: Runtime, body: Mapping[str, Any], logger: logging.Logger
     diag = result.diagnosis
     pod = collected.primary_pod
     evidence = st.evidence_status(diag.evidence, pod, _redact)
+    if not target and evidence.get("source") == "log":
+        evidence["source"] = "inline"  # the log came with the resource, not from a pod
     patch: dict[str, Any] = {
         **st.phase_status("Diagnosed", f"{diag.category}: {_redact(diag.root_cause)}", gen,
                           body.get("status") or {}, _conditions(collected, gen, diag.category)

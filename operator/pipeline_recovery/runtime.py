@@ -10,6 +10,9 @@ from pipeline_recovery import kube, metrics
 from pipeline_recovery.settings import Settings
 
 
+_CLASSIFIERS: dict[tuple[Any, ...], Any] = {}
+
+
 @dataclass
 class Runtime:
     """One per operator process. kopf copies the memo per object, so this is held by reference
@@ -48,10 +51,12 @@ class Runtime:
     @property
     def classifier(self) -> Any:
         if self._classifier is None:
-            from pipeline_recovery.classifier import Classifier
+            key = (tuple(self.settings.extra_pattern_files), self.settings.scan_engine)
+            if key not in _CLASSIFIERS:  # compiling the table is the slow part of a start
+                from pipeline_recovery.classifier import Classifier
 
-            self._classifier = Classifier.load(extra_files=self.settings.extra_pattern_files,
-                                               engine=self.settings.scan_engine)
+                _CLASSIFIERS[key] = Classifier.load(extra_files=key[0], engine=key[1])
+            self._classifier = _CLASSIFIERS[key]
         return self._classifier
 
     def track_phase(self, uid: str, phase: str | None) -> None:

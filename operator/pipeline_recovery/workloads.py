@@ -118,9 +118,11 @@ class Workloads:
     async def pod(
         self, namespace: str, name: str, runs: Sequence[ContainerRun], *,
         owner: Mapping[str, Any] | None = None, phase: str | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """A pod whose containers ended as `runs` say; logs are preset on the emulator."""
         body = pod_body(namespace, name, runs, owner=owner)
+        body["metadata"]["labels"].update(labels or {})
         await self.create(f"/api/v1/namespaces/{namespace}/pods", body)
         for run in runs:
             if run.log is not None:

@@ -61,6 +61,10 @@ test-contract: $(STAMP) $(CHECKOV_STAMP) ## CRD, manifests, RBAC, alert rules an
 bench: $(STAMP) ## Benchmarks: classifier throughput and memory, operator latency, LLM token savings
 	$(BIN)/python -m bench
 
+.PHONY: rules
+rules: $(STAMP) ## Regenerate manifests/prometheus/prometheusrule.yaml from the plain alert rules file
+	$(BIN)/python hack/gen_prometheusrule.py
+
 .PHONY: demo
 demo: $(STAMP) ## The whole flow on an embedded emulated cluster (no cluster needed)
 	$(BIN)/pipeline-recovery demo

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline_recovery.model import Diagnosis
-from pipeline_recovery.runtime import Runtime
+from pipeline_recovery.runtime import Logger, Runtime
 from pipeline_recovery.status import pattern_analysis
 
 
@@ -32,19 +32,23 @@ class AnalysisResult:
 
 async def analyse(rt: Runtime, recovery: Mapping[str, Any], diagnosis: Diagnosis,
                   scans: Sequence[Any], k8s_evidence: Sequence[str],
-                  logger: logging.Logger) -> AnalysisResult:
+                  logger: Logger) -> AnalysisResult:
     """Hook (a), after pattern classification. The pattern verdict stands unless the AI step
     (pipeline_recovery.llm.Analyst) revises it; `recovery` is the PipelineRecovery as read."""
     return AnalysisResult(diagnosis=diagnosis, analysis=pattern_analysis(diagnosis))
 
 
-async def remediate(rt: Runtime, recovery: Mapping[str, Any], logger: logging.Logger) -> None:
+async def remediate(rt: Runtime, recovery: Mapping[str, Any], logger: Logger) -> None:
     """Hook (b), once the diagnosis is in status (phase Diagnosed or later), and again on every
     resume and spec change of a diagnosed PipelineRecovery; must be idempotent."""
-    return None
+    from pipeline_recovery.remediation.executor import advance
+
+    await advance(rt, recovery, logger)
 
 
 async def on_owned_job(rt: Runtime, job: Mapping[str, Any], event_type: str | None,
-                       logger: logging.Logger) -> None:
+                       logger: Logger) -> None:
     """Watch events of Jobs carrying labels.INCIDENT_LABEL (ones the operator created)."""
-    return None
+    from pipeline_recovery.remediation.outcome import on_job_event
+
+    await on_job_event(rt, job, event_type, logger)

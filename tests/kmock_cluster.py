@@ -1,5 +1,5 @@
-"""Shared fixtures (integration and contract tiers): the emulated cluster (ClusterEmulator over HTTP), workload builders, and the
-operator running in process against it."""
+"""Shared fixtures (integration and contract tiers): the emulated cluster (ClusterEmulator over
+HTTP), workload builders, and the operator running in process against it."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CRD = ROOT / "crds" / "pipelinerecoveries.yaml"
 NS = "ci"
 # Statuses written and requests made during integration tests, for the contract tier.
-RECORD_DIR = Path(os.environ.get("PIPELINE_RECOVERY_TEST_RECORDS", "/tmp/pipeline-recovery-records"))
+RECORD_DIR = Path(os.environ.get("PIPELINE_RECOVERY_TEST_RECORDS",
+                                 "/tmp/pipeline-recovery-records"))
 
 
 @pytest.fixture

@@ -99,7 +99,8 @@ class Collected:
         for pod in self.pods:
             name = pod.get("metadata", {}).get("name")
             status = pod.get("status") or {}
-            lines.append(f"Pod {name} phase {status.get('phase')} {status.get('reason', '')}".strip())
+            lines.append(
+                f"Pod {name} phase {status.get('phase')} {status.get('reason', '')}".strip())
             for cs in _container_statuses(pod):
                 for key in ("state", "lastState"):
                     for state, detail in (cs.get(key) or {}).items():

@@ -28,10 +28,12 @@ _SELECTOR_TERM = re.compile(r"^\s*([^!=\s]+)\s*(==|=|!=)?\s*([^\s]*)\s*$")
 _VERBS = {"get", "list", "watch", "create", "update", "patch", "delete"}
 # Resources served, with the subresources a real apiserver has for them.
 RESOURCES: dict[str, kmock.ResourceInfo] = {
-    "v1/pods": kmock.ResourceInfo(verbs=_VERBS, kind="Pod", namespaced=True, subresources={"status", "log"}),
+    "v1/pods": kmock.ResourceInfo(verbs=_VERBS, kind="Pod", namespaced=True,
+                                  subresources={"status", "log"}),
     "v1/events": kmock.ResourceInfo(verbs=_VERBS, kind="Event", namespaced=True),
     "v1/namespaces": kmock.ResourceInfo(verbs=_VERBS, kind="Namespace", namespaced=False),
-    "batch/v1/jobs": kmock.ResourceInfo(verbs=_VERBS, kind="Job", namespaced=True, subresources={"status"}),
+    "batch/v1/jobs": kmock.ResourceInfo(verbs=_VERBS, kind="Job", namespaced=True,
+                                        subresources={"status"}),
     "events.k8s.io/v1/events": kmock.ResourceInfo(verbs=_VERBS, kind="Event", namespaced=True),
     "apiextensions.k8s.io/v1/customresourcedefinitions": kmock.ResourceInfo(
         verbs=_VERBS, kind="CustomResourceDefinition", namespaced=False, subresources={"status"}
@@ -227,9 +229,9 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         assert request.resource is not None
         data = request.data if isinstance(request.data, dict) else {}
         key = (request.resource, request.namespace, request.name)
-        current = self.objects[key].raw if key in self.objects and not self.objects[key].deleted else {}
-        info = self.resources[request.resource] if request.resource in self.resources else None
-        has_status = info is not None and "status" in info.subresources
+        current = _stored(self, key)
+        info = self.resources.get(request.resource)
+        has_status = "status" in getattr(info, "subresources", set())
         if request.subresource == "status":
             for k in list(data):
                 if k != "status":
@@ -247,10 +249,10 @@ class ClusterEmulator(kmock.KubernetesEmulator):
 
     def _serve_log(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         ns, pod = request.namespace or "", request.name or ""
-        key = (request.resource, ns, pod)
-        if key not in self.objects or self.objects[key].deleted:
+        stored = _stored(self, (request.resource, ns, pod))
+        if not stored:
             return _status_response(404, f'pods "{pod}" not found')
-        container = request.params.get("container") or _first_container(self.objects[key].raw)
+        container = request.params.get("container") or _first_container(stored)
         previous = request.params.get("previous") == "true"
         source = self.logs.get((ns, pod, container, previous))
         if source is None:
@@ -280,6 +282,13 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             if isinstance(event, dict) and not _selected(request, event.get("object", {})):
                 continue
             yield event
+
+
+def _stored(emu: ClusterEmulator, key: tuple[Any, str | None, str | None]) -> dict[str, Any]:
+    objects: Any = emu.objects
+    if key not in objects or objects[key].deleted:
+        return {}
+    return dict(objects[key].raw)
 
 
 def _selected(request: rendering.Request, obj: Mapping[str, Any]) -> bool:
@@ -326,7 +335,9 @@ def _status_response(
 
 
 @contextlib.asynccontextmanager
-async def running_emulator(crd_path: Path | None = None) -> AsyncIterator[tuple[ClusterEmulator, str]]:
+async def running_emulator(
+    crd_path: Path | None = None,
+) -> AsyncIterator[tuple[ClusterEmulator, str]]:
     """Start the emulator on a loopback port; yield it and its base URL."""
     async with ClusterEmulator() as emu, kmock.Server(emu) as server:
         if crd_path is not None:
@@ -343,7 +354,8 @@ def write_kubeconfig(path: Path, server: str, namespace: str = "default") -> Pat
         "clusters": [{"name": "emulator", "cluster": {"server": server}}],
         "users": [{"name": "emulator", "user": {}}],
         "contexts": [{"name": "emulator",
-                      "context": {"cluster": "emulator", "user": "emulator", "namespace": namespace}}],
+                      "context": {"cluster": "emulator", "user": "emulator",
+                                  "namespace": namespace}}],
     }
     path.write_text(yaml.safe_dump(config))
     return path

@@ -13,7 +13,7 @@ from pipeline_recovery import event_reasons, hooks, incidents, kube, metrics
 from pipeline_recovery import status as st
 from pipeline_recovery.collect import Collected, collect_inline, collect_target
 from pipeline_recovery.labels import API_VERSION, EVENT_COMPONENT, KIND
-from pipeline_recovery.runtime import Runtime
+from pipeline_recovery.runtime import Logger, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def _redact(text: str) -> str:
 
 # -- watched workloads ----------------------------------------------------------------------------
 async def on_workload_event(rt: Runtime, kind: str, body: Mapping[str, Any],
-                            event_type: str | None, logger: logging.Logger) -> None:
+                            event_type: str | None, logger: Logger) -> None:
     """Any watch event of a Job or Pod; never writes to it."""
     if event_type == "DELETED":
         return
@@ -55,7 +55,7 @@ async def on_workload_event(rt: Runtime, kind: str, body: Mapping[str, Any],
 
 
 async def ensure_recovery(rt: Runtime, incident: incidents.Incident,
-                          logger: logging.Logger) -> bool:
+                          logger: Logger) -> bool:
     """Create the incident's PipelineRecovery unless it exists; True if this call created it."""
     key = incident.uid or f"{incident.namespace}/{incident.kind}/{incident.name}"
     if key in rt.known_targets:
@@ -74,7 +74,7 @@ async def ensure_recovery(rt: Runtime, incident: incidents.Incident,
 
 
 def _schedule_recheck(rt: Runtime, pod: Mapping[str, Any], delay: float,
-                      logger: logging.Logger) -> None:
+                      logger: Logger) -> None:
     """A pod stuck waiting within its grace period may get no further events: look again later."""
     meta = pod.get("metadata") or {}
     uid = str(meta.get("uid", ""))
@@ -101,7 +101,7 @@ def on_recovery_event(rt: Runtime, body: Mapping[str, Any], event_type: str | No
     rt.track_phase(uid, None if event_type == "DELETED" else str(phase or "Pending"))
 
 
-async def process_recovery(rt: Runtime, body: Mapping[str, Any], logger: logging.Logger) -> None:
+async def process_recovery(rt: Runtime, body: Mapping[str, Any], logger: Logger) -> None:
     """Create, resume and spec change: diagnose unless status already holds a diagnosis for this
     generation, then hand over to the remediation step."""
     status = body.get("status") or {}
@@ -131,7 +131,7 @@ async def _write(rt: Runtime, body: Mapping[str, Any], patch: Mapping[str, Any]
     return result
 
 
-async def diagnose(rt: Runtime, body: Mapping[str, Any], logger: logging.Logger
+async def diagnose(rt: Runtime, body: Mapping[str, Any], logger: Logger
                    ) -> dict[str, Any] | None:
     started = time.monotonic()
     meta, spec = body.get("metadata") or {}, body.get("spec") or {}
@@ -157,7 +157,8 @@ async def diagnose(rt: Runtime, body: Mapping[str, Any], logger: logging.Logger
         raise
     except Exception as exc:  # bad input or a bug: explain in status, keep the operator going
         logger.exception("collecting evidence of %s failed", what)
-        return await _fail(rt, body, f"collecting evidence of {what} failed: {exc}", "CollectFailed")
+        return await _fail(rt, body, f"collecting evidence of {what} failed: {exc}",
+                           "CollectFailed")
 
     body = {**body, "status": (await _write(rt, body, {"phase": "Diagnosing",
                                                        "observedGeneration": gen}))["status"]}

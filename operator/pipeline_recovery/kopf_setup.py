@@ -1,4 +1,4 @@
-"""kopf's settings from ours, and the cluster login (explicit emulator, service account, kubeconfig)."""
+"""kopf's settings from ours, and the cluster login (emulator, service account, kubeconfig)."""
 
 from __future__ import annotations
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline_recovery import kube, metrics
 from pipeline_recovery.settings import Settings
 
+# kopf hands handlers a Logger or a LoggerAdapter (with the object in its extra).
+Logger = logging.Logger | logging.LoggerAdapter[Any]
 
 _CLASSIFIERS: dict[tuple[Any, ...], Any] = {}
 

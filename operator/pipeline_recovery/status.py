@@ -1,4 +1,4 @@
-"""Pure builders of PipelineRecovery status: phases, Kubernetes-style conditions, diagnosis fields."""
+"""Pure builders of PipelineRecovery status: phases, conditions, diagnosis fields."""
 
 from __future__ import annotations
 

@@ -194,7 +194,8 @@ def pod_body(namespace: str, name: str, runs: Sequence[ContainerRun], *,
     if owner is not None:
         o = owner["metadata"]
         meta["labels"] = {"job-name": o["name"], "batch.kubernetes.io/job-name": o["name"],
-                          "controller-uid": o["uid"], "batch.kubernetes.io/controller-uid": o["uid"]}
+                          "controller-uid": o["uid"],
+                          "batch.kubernetes.io/controller-uid": o["uid"]}
         meta["ownerReferences"] = [{"apiVersion": "batch/v1", "kind": "Job", "name": o["name"],
                                     "uid": o["uid"], "controller": True,
                                     "blockOwnerDeletion": True}]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from kmock_cluster import NS, list_recoveries, wait_recovery
 from pipeline_recovery.incidents import recovery_name
 from pipeline_recovery.workloads import ContainerRun
-
-from kmock_cluster import NS, list_recoveries, wait_recovery
 
 NPM_ENOENT = """\
 > app@1.0.0 build /workspace

@@ -6,7 +6,8 @@ from kmock_cluster import NS, list_recoveries, wait_recovery
 from pipeline_recovery.incidents import recovery_name
 from pipeline_recovery.workloads import ContainerRun
 
-JAVA_OOM = "Starting tests...\nException in thread \"main\" java.lang.OutOfMemoryError: Java heap space\n"
+JAVA_OOM = ("Starting tests...\n"
+            "Exception in thread \"main\" java.lang.OutOfMemoryError: Java heap space\n")
 
 
 async def test_oom_killed_bare_pod(cluster, operator):

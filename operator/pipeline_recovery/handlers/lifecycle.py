@@ -10,15 +10,15 @@ from pipeline_recovery import kopf_setup
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     kopf_setup.configure(settings, memo.runtime)
 
 
 @kopf.on.login()
-def login(memo: kopf.Memo, **kwargs: Any) -> Any:
+def login(memo: Any, **kwargs: Any) -> Any:
     return kopf_setup.login(memo.runtime, **kwargs)
 
 
 @kopf.on.cleanup()
-async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+async def cleanup(memo: Any, **_: Any) -> None:
     await memo.runtime.aclose()

@@ -15,7 +15,8 @@ from pipeline_recovery.labels import GROUP, PLURAL, VERSION
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-async def process(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+async def process(body: kopf.Body, memo: Any,
+                  logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
     try:
         await flow.process_recovery(memo.runtime, body, logger)
     except flow.RetryLater as exc:
@@ -23,5 +24,5 @@ async def process(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def track(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+def track(body: kopf.Body, type: str, memo: Any, **_: Any) -> None:
     flow.on_recovery_event(memo.runtime, body, type)

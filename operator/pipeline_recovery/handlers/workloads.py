@@ -11,12 +11,12 @@ from pipeline_recovery import flow
 
 
 @kopf.on.event("batch", "v1", "jobs")
-async def job_event(body: kopf.Body, type: str | None, memo: kopf.Memo,
-                    logger: logging.Logger, **_: Any) -> None:
+async def job_event(body: kopf.Body, type: str, memo: Any,
+                    logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
     await flow.on_workload_event(memo.runtime, "Job", body, type, logger)
 
 
 @kopf.on.event("", "v1", "pods")
-async def pod_event(body: kopf.Body, type: str | None, memo: kopf.Memo,
-                    logger: logging.Logger, **_: Any) -> None:
+async def pod_event(body: kopf.Body, type: str, memo: Any,
+                    logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
     await flow.on_workload_event(memo.runtime, "Pod", body, type, logger)

@@ -172,6 +172,14 @@ class Analyst:
         if self._client is None:
             return AnalysisOutcome("disabled", fingerprint, reason=NO_KEY, model=self.model)
         prompt = self.build_prompt(diagnosis, scans, k8s_evidence_lines)
+        if prompt.tokens > self._settings.llm_max_prompt_tokens:
+            metrics.LLM_REQUESTS.labels(model=self.model, outcome="budget_exhausted").inc()
+            return AnalysisOutcome(
+                "skipped_budget",
+                fingerprint,
+                reason=f"prompt needs {prompt.tokens} tokens, over llm_max_prompt_tokens",
+                model=self.model,
+            )
         key = hashlib.sha256(f"{self.model}\n{prompt.cache_material}".encode()).hexdigest()
         cached = self._cache.get(key)
         if cached is not None:

@@ -117,3 +117,60 @@ def _record(emu: ClusterEmulator) -> None:
     journal = [e.__dict__ for e in emu.journal]
     out = RECORD_DIR / f"{os.getpid()}-{id(emu)}.json"
     out.write_text(json.dumps({"recoveries": objs, "journal": journal}, default=str))
+
+
+NPM_ENOENT = (
+    "> app@1.0.0 build /workspace\n> webpack --mode production\n\n"
+    "npm ERR! code ENOENT\nnpm ERR! syscall open\nnpm ERR! path /workspace/package.json\n"
+    "npm ERR! enoent ENOENT: no such file or directory, open '/workspace/package.json'\n")
+NET_TIMEOUT = ("npm ERR! code ETIMEDOUT\nnpm ERR! network request to "
+               "https://registry.npmjs.org/react failed, "
+               "reason: connect ETIMEDOUT 104.16.0.35:443\n")
+
+
+async def run_contract_scenarios() -> tuple[list[dict[str, Any]], list[Any]]:
+    """Every kind of incident the operator handles, once, with a fresh emulator and operator:
+    returns (PipelineRecovery objects as finally stored, the request journal)."""
+    from pipeline_recovery.emulator import LogSource
+    from pipeline_recovery.incidents import recovery_name
+    from pipeline_recovery.labels import API_VERSION, INCIDENT_LABEL, KIND
+    from pipeline_recovery.workloads import ContainerRun
+
+    async with running_emulator(CRD) as (emu, url), Workloads(emu, url) as c:
+        emu.namespaces.add(NS)
+        op = EmbeddedOperator(make_runtime(url), namespaces=[NS])
+        await op.start()
+        names = []
+        job, _ = await c.failed_job(NS, "npm-build", [ContainerRun(log=NPM_ENOENT)])
+        names.append(recovery_name("Job", "npm-build", job["metadata"]["uid"]))
+        job, _ = await c.failed_job(NS, "npm-net", [ContainerRun(log=NET_TIMEOUT)])
+        names.append(recovery_name("Job", "npm-net", job["metadata"]["uid"]))
+        job, _ = await c.failed_job(NS, "oom", [ContainerRun(
+            exit_code=137, reason="OOMKilled", memory_limit="512Mi", log="Killed\n")])
+        names.append(recovery_name("Job", "oom", job["metadata"]["uid"]))
+        pod = await c.pod(NS, "pull", [ContainerRun(exit_code=None, reason="ImagePullBackOff",
+                                                    message="manifest unknown")])
+        names.append(recovery_name("Pod", "pull", pod["metadata"]["uid"]))
+        emu.logs[(NS, "secret-logs", "build", False)] = LogSource(error=403)
+        pod = await c.pod(NS, "secret-logs", [ContainerRun(exit_code=2, reason="Error")])
+        names.append(recovery_name("Pod", "secret-logs", pod["metadata"]["uid"]))
+        await c.create(recovery_path(), {"apiVersion": API_VERSION, "kind": KIND,
+                                         "metadata": {"name": "inline-1"},
+                                         "spec": {"log": {"text": NPM_ENOENT}}})
+        await c.create(recovery_path(), {"apiVersion": API_VERSION, "kind": KIND,
+                                         "metadata": {"name": "gone-1"},
+                                         "spec": {"target": {"kind": "Job", "name": "gone"}}})
+        names += ["inline-1", "gone-1"]
+        for name in names:
+            await wait_recovery(c, name)
+        # Let the remediation step run whatever it started to completion.
+        for _ in range(3):
+            jobs = (await c.get(f"/apis/batch/v1/namespaces/{NS}/jobs"))["items"]
+            ours = [j for j in jobs if INCIDENT_LABEL in (j["metadata"].get("labels") or {})
+                    and not j.get("status", {}).get("conditions")]
+            for j in ours:
+                await c.finish_job(NS, j["metadata"]["name"], succeeded=True)
+            await asyncio.sleep(0.3)
+        await op.stop()
+        recs = list((await c.get(recovery_path()))["items"])
+    return recs, list(emu.journal)

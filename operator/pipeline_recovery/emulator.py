@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import itertools
 import json
@@ -65,6 +66,7 @@ class JournalEntry:
     namespace: str | None
     name: str | None
     watch: bool = False
+    user_agent: str = ""
 
 
 @dataclass
@@ -156,7 +158,8 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         path = raw.path
         m = _NAMESPACES_PATH.match(path)
         if m is not None:
-            entry = JournalEntry(raw.method, "", "v1", "namespaces", None, None, m.group("name"))
+            entry = JournalEntry(raw.method, "", "v1", "namespaces", None, None, m.group("name"),
+                                 watch=raw.query.get("watch") == "true")
         else:
             p = parsing.parse_path(path)
             if p.group is None:
@@ -165,7 +168,8 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 raw.method, p.group, p.version or "", p.plural or "", p.subresource,
                 p.namespace, p.name, watch=raw.query.get("watch") == "true",
             )
-        self.journal.append(entry)
+        self.journal.append(dataclasses.replace(entry,
+                                                user_agent=raw.headers.get("User-Agent", "")))
 
     async def _serve_namespaces(
         self, raw: aiohttp.web.BaseRequest, name: str | None

@@ -13,10 +13,11 @@ from urllib.parse import quote
 
 import httpx
 
-from pipeline_recovery import labels
+from pipeline_recovery import __version__, labels
 
 logger = logging.getLogger(__name__)
 
+USER_AGENT = f"pipeline-recovery/{__version__}"
 RETRYABLE = frozenset({409, 429, 500, 502, 503, 504})
 
 
@@ -95,7 +96,8 @@ class KubeClient:
         retries: int = 5, backoff: float = 0.2, max_backoff: float = 10.0,
     ) -> None:
         self._client = httpx.AsyncClient(
-            base_url=server.rstrip("/"), headers=dict(headers or {}), verify=verify,
+            base_url=server.rstrip("/"), verify=verify,
+            headers={"User-Agent": USER_AGENT, **dict(headers or {})},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         )

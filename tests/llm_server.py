@@ -7,6 +7,7 @@ alike. Each request pops the next scripted Reply (or uses the default) and is re
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import socket
 import threading
@@ -178,3 +179,11 @@ try:  # a fixture for the test modules that import it; the bench uses running_se
             yield server
 except ImportError:  # pragma: no cover - pytest is a dev dependency only
     pass
+
+
+@functools.cache
+def shared_classifier() -> Any:
+    """One loaded Classifier for every LLM test module (loading compiles the pattern table)."""
+    from pipeline_recovery.classifier import Classifier
+
+    return Classifier.load()

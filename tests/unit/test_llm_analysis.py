@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from llm_server import GOOD_ANSWER, FakeLLMServer, Reply, llm_server
+from llm_server import GOOD_ANSWER, FakeLLMServer, Reply, llm_server, shared_classifier
 from pipeline_recovery.classifier import Classifier
 from pipeline_recovery.llm import AnalysisOutcome, Analyst
 from pipeline_recovery.metrics import REGISTRY
@@ -33,7 +33,7 @@ UNKNOWN_LOG = b"\n".join(
 
 @pytest.fixture(scope="module")
 def classifier() -> Classifier:
-    return Classifier.load()
+    return shared_classifier()
 
 
 def _diagnose(clf: Classifier, log: bytes) -> tuple[Diagnosis, list[Any]]:

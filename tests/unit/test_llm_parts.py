@@ -10,6 +10,7 @@ import string
 
 import pytest
 
+from llm_server import shared_classifier
 from pipeline_recovery.classifier import Classifier
 from pipeline_recovery.llm import CATALOG_ACTIONS, LLMInvalidAnswer, parse_answer
 from pipeline_recovery.llm.cache import InFlight, TTLCache
@@ -122,7 +123,7 @@ def test_offline_tokenizer_is_used_and_estimate_never_undercounts() -> None:
 
 @pytest.fixture(scope="module")
 def classifier() -> Classifier:
-    return Classifier.load()
+    return shared_classifier()
 
 
 def _big_log(n: int = 6000) -> bytes:

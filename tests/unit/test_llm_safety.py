@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from llm_server import GOOD_ANSWER, FakeLLMServer, Reply, llm_server
+from llm_server import GOOD_ANSWER, FakeLLMServer, Reply, llm_server, shared_classifier
 from pipeline_recovery.classifier import Classifier
 from pipeline_recovery.llm import CATALOG_ACTIONS, Analyst
 from pipeline_recovery.settings import load_settings
@@ -73,7 +73,7 @@ def _settings(server: FakeLLMServer, **overrides: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def classifier() -> Classifier:
-    return Classifier.load()
+    return shared_classifier()
 
 
 async def test_planted_secrets_never_reach_the_server(

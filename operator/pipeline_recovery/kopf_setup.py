@@ -13,6 +13,7 @@ from pipeline_recovery.runtime import Runtime
 
 def configure(settings: kopf.OperatorSettings, rt: Runtime) -> None:
     s = rt.settings
+    _ = rt.classifier  # compile the pattern table now, not inside the first diagnosis
     # Handler progress lives in annotations of our own PipelineRecovery objects; Jobs and Pods
     # are only watched through on.event, which stores nothing on them.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)

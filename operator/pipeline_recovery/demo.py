@@ -1,0 +1,191 @@
+"""`pipeline-recovery demo`: the whole flow on an in-process emulated cluster, no cluster needed."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline_recovery.labels import API_VERSION, INCIDENT_LABEL, PLURAL
+from pipeline_recovery.status import DIAGNOSED_PHASES
+
+NS = "ci"
+CRD = Path(__file__).resolve().parents[2] / "crds" / "pipelinerecoveries.yaml"
+DONE = DIAGNOSED_PHASES | {"Error"}
+SETTLED = DONE - {"Remediating"}
+
+NPM_ENOENT = """\
+> frontend@2.3.0 build /workspace
+> npm run lint && webpack --mode production
+
+npm ERR! code ENOENT
+npm ERR! syscall open
+npm ERR! path /workspace/package.json
+npm ERR! errno -2
+npm ERR! enoent ENOENT: no such file or directory, open '/workspace/package.json'
+npm ERR! enoent This is related to npm not being able to find a file.
+npm ERR! A complete log of this run can be found in: /root/.npm/_logs/debug-0.log
+"""
+NETWORK = """\
+Collecting requests==2.32.3
+  Retrying (Retry(total=4)) after connection broken by 'ConnectTimeoutError(
+  <pip._vendor.urllib3.connection.HTTPSConnection object>, 'Connection to pypi.org timed out.
+  (connect timeout=15)')': /simple/requests/
+ERROR: Could not install packages due to an OSError: HTTPSConnectionPool(host='pypi.org',
+port=443): Max retries exceeded (Caused by ConnectTimeoutError: Connection timed out)
+"""
+TESTS = """\
+============================= test session starts ==============================
+collected 214 items
+
+tests/test_checkout.py ......F.....                                      [  5%]
+FAILED tests/test_checkout.py::test_discount_rounding - AssertionError: 9.99 != 10.0
+========================= 1 failed, 213 passed in 41.02s =========================
+"""
+GRADLE_OOM = """\
+> Task :app:compileJava
+> Task :app:test
+Exception in thread "main" java.lang.OutOfMemoryError: Java heap space
+"""
+INLINE = """\
+Run docker push registry.example.com/team/api:1.4.2
+The push refers to repository [registry.example.com/team/api]
+denied: requested access to the resource is denied
+Error: Process completed with exit code 1.
+"""
+
+
+def _age(created: str | None) -> str:
+    if not created:
+        return "-"
+    when = datetime.datetime.fromisoformat(created.replace("Z", "+00:00"))
+    secs = int((datetime.datetime.now(datetime.UTC) - when).total_seconds())
+    return f"{secs}s" if secs < 120 else f"{secs // 60}m"
+
+
+def table(items: list[dict[str, Any]]) -> str:
+    """Rows as `kubectl get pipelinerecoveries` prints them."""
+    header = ("NAME", "TARGET", "CATEGORY", "SEVERITY", "PHASE", "ACTION", "AGE")
+    rows = [header]
+    for item in sorted(items, key=lambda i: i["metadata"]["name"]):
+        spec, status = item.get("spec") or {}, item.get("status") or {}
+        target = spec.get("target")
+        rows.append((
+            item["metadata"]["name"],
+            f"{target['kind']}/{target['name']}" if target else "(inline log)",
+            status.get("category", "-"), status.get("severity", "-"), status.get("phase", "-"),
+            (status.get("remediation") or {}).get("action", "-"),
+            _age(item["metadata"].get("creationTimestamp")),
+        ))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
+    return "\n".join("   ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)
+
+
+async def _wait(cluster: Any, count: int, phases: frozenset[str], deadline: float
+                ) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        items = (await cluster.get(f"/apis/{API_VERSION}/namespaces/{NS}/{PLURAL}"))["items"]
+        if len(items) >= count and all(
+                (i.get("status") or {}).get("phase") in phases for i in items):
+            break
+        await asyncio.sleep(0.1)
+    return items
+
+
+async def _finish_remediation_jobs(cluster: Any, seen: set[str]) -> None:
+    """Stand in for the cluster: the Jobs the operator started for a recovery run and pass."""
+    jobs = (await cluster.get(f"/apis/batch/v1/namespaces/{NS}/jobs"))["items"]
+    for job in jobs:
+        name = job["metadata"]["name"]
+        if INCIDENT_LABEL in (job["metadata"].get("labels") or {}) and name not in seen:
+            seen.add(name)
+            await cluster.finish_job(NS, name, succeeded=True)
+
+
+async def _demo(timeout: float) -> int:
+    from pipeline_recovery.emulator import running_emulator, write_kubeconfig
+    from pipeline_recovery.runner import EmbeddedOperator
+    from pipeline_recovery.runtime import Runtime
+    from pipeline_recovery.settings import load_settings
+    from pipeline_recovery.workloads import ContainerRun, Workloads
+
+    deadline = time.monotonic() + timeout
+    async with running_emulator(CRD if CRD.exists() else None) as (emu, url), \
+            Workloads(emu, url) as cluster:
+        emu.namespaces.add(NS)
+        with tempfile.TemporaryDirectory() as tmp:
+            # The operator reaches the emulator the way it reaches a cluster: a kubeconfig.
+            info = _from_kubeconfig(write_kubeconfig(Path(tmp) / "kubeconfig", url, NS))
+        settings = load_settings(metrics_port=0, pod_grace_seconds=0, standalone=True,
+                                 remediation_backoff_seconds=0, llm_api_key=None)
+        rt = Runtime(settings, connection=info, fast=True)
+        print(f"emulated Kubernetes API at {url}; operator watching namespace {NS!r}")
+        async with EmbeddedOperator(rt, namespaces=[NS]):
+            print("creating failing pipeline steps: npm build (ENOENT), pip install (network), "
+                  "pytest (test failure), gradle (OOMKilled), deploy (image pull), "
+                  "and an inline log from an external CI ...")
+            await cluster.failed_job(NS, "frontend-build", [ContainerRun(log=NPM_ENOENT)])
+            await cluster.failed_job(NS, "api-deps", [ContainerRun(name="pip", log=NETWORK,
+                                                                   image="python:3.12")])
+            await cluster.failed_job(NS, "api-tests", [ContainerRun(name="pytest", log=TESTS,
+                                                                    image="python:3.12")])
+            await cluster.failed_job(NS, "android-build", [ContainerRun(
+                name="gradle", log=GRADLE_OOM, exit_code=137, reason="OOMKilled",
+                memory_limit="512Mi", image="gradle:8-jdk17")])
+            await cluster.pod(NS, "deploy-staging", [ContainerRun(
+                name="kubectl", exit_code=None, reason="ImagePullBackOff",
+                image="registry.example.com/tools/kubectl:v9.9",
+                message='Back-off pulling image "registry.example.com/tools/kubectl:v9.9"')])
+            await cluster.create(f"/apis/{API_VERSION}/namespaces/{NS}/{PLURAL}", {
+                "apiVersion": API_VERSION, "kind": "PipelineRecovery",
+                "metadata": {"name": "github-actions-run-4711"},
+                "spec": {"log": {"text": INLINE, "source": "github-actions", "container": "push"}},
+            })
+            items = await _wait(cluster, 6, frozenset(DONE), deadline)
+            seen: set[str] = set()
+            while time.monotonic() < deadline:
+                await _finish_remediation_jobs(cluster, seen)
+                items = await _wait(cluster, 6, frozenset(SETTLED),
+                                    min(deadline, time.monotonic() + 0.5))
+                if all((i.get("status") or {}).get("phase") in SETTLED for i in items):
+                    break
+        if len(items) < 6 or not all((i.get("status") or {}).get("phase") in DONE for i in items):
+            print(table(items))
+            print("demo: not every failure was diagnosed in time", file=sys.stderr)
+            return 1
+        print()
+        print("$ kubectl get pipelinerecoveries -n ci")
+        print(table(items))
+        first = next(i for i in items if (i["spec"].get("target") or {}).get("name")
+                     == "frontend-build")
+        print(f"\n$ kubectl get pipelinerecovery {first['metadata']['name']} -n ci -o yaml "
+              "# status only")
+        print(yaml.safe_dump({"status": first["status"]}, sort_keys=False, width=100).rstrip())
+    return 0
+
+
+def _from_kubeconfig(path: Path) -> Any:
+    import kopf
+
+    config = yaml.safe_load(path.read_text())
+    server = config["clusters"][0]["cluster"]["server"]
+    return kopf.ConnectionInfo(server=server, default_namespace=NS)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(logging.ERROR)
+    try:
+        return asyncio.run(_demo(float(getattr(args, "timeout", 60.0))))
+    except KeyboardInterrupt:
+        return 130

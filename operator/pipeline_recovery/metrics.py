@@ -19,7 +19,7 @@ from prometheus_client import (
 from pipeline_recovery import __version__
 
 # The *_created series double the series count and no alert or dashboard reads them.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 PREFIX = "pipeline_recovery_"
@@ -125,6 +125,24 @@ PHASES = (
 )
 
 
+def prime() -> None:
+    """Export 0 for every label combination known up front (kinds x categories, results).
+
+    A counter child created by its first inc() starts life at 1, and rate()/increase() never
+    see that first event; alerts on the first failures of a category would miss them.
+    """
+    from pipeline_recovery.taxonomy import CATEGORIES
+
+    for category, row in CATEGORIES.items():
+        for kind in ("Job", "Pod", "Inline"):
+            FAILURES_DETECTED.labels(kind=kind, category=category, severity=str(row.severity))
+        for source in ("patterns", "ai", "cache"):
+            DIAGNOSES.labels(source=source, category=category)
+    for result in ("recovered", "failed", "manual"):
+        RECOVERIES.labels(result=result)
+    set_incident_phases({})
+
+
 def set_incident_phases(counts: Mapping[str, int]) -> None:
     """Set the incidents gauge for every phase at once (phases missing from counts become 0)."""
     for phase in (*PHASES, *(p for p in counts if p not in PHASES)):
@@ -158,3 +176,6 @@ def start_server(port: int, addr: str = "0.0.0.0") -> MetricsServer:  # noqa: S1
 def serve(port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104 - scraped from the pod IP
     """Expose the registry over HTTP on a background thread."""
     start_server(port, addr=addr)
+
+
+prime()

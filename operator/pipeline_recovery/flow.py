@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline_recovery import event_reasons, hooks, incidents, kube, metrics
+from pipeline_recovery import event_reasons, hooks, incidents, kube, logging_setup, metrics
 from pipeline_recovery import status as st
 from pipeline_recovery.collect import Collected, collect_inline, collect_target
 from pipeline_recovery.labels import API_VERSION, EVENT_COMPONENT, KIND
@@ -108,6 +108,9 @@ async def process_recovery(rt: Runtime, body: Mapping[str, Any], logger: Logger)
     meta = body.get("metadata") or {}
     phase = status.get("phase")
     generation = int(meta.get("generation") or 1)
+    # Every log line of this handler's task carries the incident (JSON logs: name, category).
+    logging_setup.bind_incident(meta.get("name"), namespace=meta.get("namespace"),
+                                category=status.get("category"))
     rediagnose = phase == "Error" and int(status.get("observedGeneration") or 0) < generation
     if phase in st.DIAGNOSED_PHASES or (phase == "Error" and not rediagnose):
         if phase in st.DIAGNOSED_PHASES:
@@ -175,6 +178,7 @@ async def diagnose(rt: Runtime, body: Mapping[str, Any], logger: Logger
         return await _fail(rt, body, f"diagnosing {what} failed: {exc}", "DiagnosisFailed")
 
     diag = result.diagnosis
+    logging_setup.bind_incident(category=diag.category)
     pod = collected.primary_pod
     evidence = st.evidence_status(diag.evidence, pod, _redact)
     if not target and evidence.get("source") == "log":

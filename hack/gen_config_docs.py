@@ -1,4 +1,4 @@
-"""Generate docs/configuration.md from pipeline_recovery.settings.Settings (run after adding a setting).
+"""Generate docs/configuration.md from pipeline_recovery.settings.Settings, the one source.
 
 Usage: .venv/bin/python hack/gen_config_docs.py [--check]
 A field's meaning comes from its pydantic `description=` when it has one, else from MEANINGS
@@ -20,8 +20,8 @@ OUTPUT = ROOT / "docs" / "configuration.md"
 PREFIX = "PIPELINE_RECOVERY_"
 
 MEANINGS: dict[str, str] = {
-    "namespaces": "Namespaces to watch, comma-separated (`run --namespace` adds to it). "
-    "Empty with `ALL_NAMESPACES` false means the namespace the operator runs in.",
+    "namespaces": "Namespaces to watch, comma-separated (`run --namespace NS` sets it). "
+    "Empty: every namespace, cluster-wide.",
     "all_namespaces": "Watch every namespace (the Deployment passes `--all-namespaces`).",
     "opt_out_label": "Jobs and Pods carrying this label (any value) are never turned into "
     "incidents.",
@@ -29,8 +29,7 @@ MEANINGS: dict[str, str] = {
     "ErrImagePull or CreateContainerConfigError before it counts as failed.",
     "log_limit_bytes": "Most bytes of log read per container (`limitBytes`).",
     "log_tail_lines": "Most trailing log lines read per container (`tailLines`).",
-    "inline_log_max_bytes": "Largest `spec.log.text` accepted on a user-created "
-    "PipelineRecovery.",
+    "inline_log_max_bytes": "Largest `spec.log.text` accepted on a user-created PipelineRecovery.",
     "extra_pattern_files": "Extra pattern-table YAML files, comma-separated, loaded after the "
     "built-in table.",
     "scan_engine": "Regex engine for the pattern table: `auto` picks hyperscan, then re2, "
@@ -41,8 +40,7 @@ MEANINGS: dict[str, str] = {
     "llm_model": "Model name sent to the endpoint.",
     "llm_timeout_seconds": "Timeout of one LLM request.",
     "llm_max_retries": "Retries of a failed LLM request (timeouts, 429, 5xx).",
-    "llm_retry_backoff_seconds": "Base of the jittered exponential backoff between LLM "
-    "retries.",
+    "llm_retry_backoff_seconds": "Base of the jittered exponential backoff between LLM retries.",
     "llm_concurrency": "Most LLM requests in flight at once.",
     "llm_max_prompt_tokens": "Prompt budget per request; log excerpts are cut to fit.",
     "llm_max_completion_tokens": "Most tokens the model may answer with.",
@@ -76,8 +74,7 @@ MEANINGS: dict[str, str] = {
     "remediation_memory_factor": "`retry-with-more-memory` multiplies the failed "
     "container's memory request and limit by this.",
     "remediation_memory_cap": "Highest memory limit `retry-with-more-memory` sets.",
-    "remediation_storage_factor": "`retry-with-more-storage` multiplies ephemeral-storage "
-    "by this.",
+    "remediation_storage_factor": "`retry-with-more-storage` multiplies ephemeral-storage by this.",
     "remediation_storage_cap": "Highest ephemeral-storage limit it sets.",
     "remediation_deadline_factor": "`retry-with-longer-deadline` multiplies "
     "`activeDeadlineSeconds` by this.",
@@ -163,7 +160,8 @@ def render() -> str:
         "| --- | --- | --- | --- |",
     ]
     for name, field in Settings.model_fields.items():
-        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        factory = field.default_factory
+        default = factory() if factory else field.default  # type: ignore[call-arg]
         variable = f"`{env_name(name)}`"
         aliases = _aliases(field, name)
         if aliases:

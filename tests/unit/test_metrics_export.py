@@ -129,4 +129,4 @@ def test_set_incident_phases_zeroes_phases_that_emptied() -> None:
         assert values["Remediating"] == 2
         assert set(metrics.PHASES) <= set(values)
     finally:
-        metrics.INCIDENTS.clear()
+        metrics.set_incident_phases({})

@@ -25,7 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     classify.add_argument("log", help="log file to read, or - for standard input")
     classify.add_argument(
-        "--status", metavar="STATUS_JSON", help="the failed Pod or Job as `kubectl get -o json` prints it"
+        "--status",
+        metavar="STATUS_JSON",
+        help="the failed Pod or Job as `kubectl get -o json` prints it",
     )
     classify.add_argument("--json", action="store_true", help="print one JSON object")
     classify.add_argument(
@@ -40,13 +42,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     scope = run.add_mutually_exclusive_group()
     scope.add_argument(
-        "--namespace", "-n", action="append", default=[], metavar="NS", help="watch this namespace (repeatable)"
+        "--namespace",
+        "-n",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="watch this namespace (repeatable)",
     )
     scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace")
     run.add_argument("--standalone", action="store_true", help="no peering (single replica only)")
     run.add_argument("--verbose", action="store_true", help="debug logging")
     run.add_argument(
-        "--liveness", metavar="URL", default=None, help="kopf liveness endpoint, e.g. http://0.0.0.0:8081/healthz"
+        "--liveness",
+        metavar="URL",
+        default=None,
+        help="kopf liveness endpoint, e.g. http://0.0.0.0:8081/healthz",
     )
 
     demo = sub.add_parser(
@@ -55,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Start an in-process Kubernetes emulator, run the operator against it, create "
         "failing Jobs and Pods, and print their diagnoses and recoveries.",
     )
-    demo.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the diagnoses")
+    demo.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for the diagnoses"
+    )
     return parser
 
 

@@ -12,10 +12,12 @@ RemediationMode = Literal["Auto", "Manual", "Off"]
 AIMode = Literal["Auto", "Always", "Never"]
 
 
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
 def _split_csv(value: object) -> object:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
+    return _csv(value) if isinstance(value, str) else value
 
 
 class Settings(BaseSettings):
@@ -107,7 +109,7 @@ class Settings(BaseSettings):
     @classmethod
     def _ns_modes(cls, value: object) -> object:
         if isinstance(value, str):
-            pairs = (item.split("=", 1) for item in _split_csv(value))  # type: ignore[union-attr]
+            pairs = (item.split("=", 1) for item in _csv(value))
             return {ns.strip(): mode.strip() for ns, mode in pairs}
         return value
 
@@ -116,7 +118,7 @@ class Settings(BaseSettings):
     def _prices(cls, value: object) -> object:
         if isinstance(value, str):
             out: dict[str, tuple[float, float]] = {}
-            for item in _split_csv(value):  # type: ignore[union-attr]
+            for item in _csv(value):
                 model, _, rates = item.partition("=")
                 prompt, _, completion = rates.partition(":")
                 out[model.strip()] = (float(prompt), float(completion))

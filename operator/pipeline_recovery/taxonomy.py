@@ -1,4 +1,4 @@
-"""The failure taxonomy (shared/failure-taxonomy.md) as typed data: categories, severities, defaults."""
+"""The failure taxonomy (shared/failure-taxonomy.md) as typed data: categories and defaults."""
 
 from __future__ import annotations
 
@@ -34,11 +34,26 @@ _ROWS: tuple[tuple[str, Transience, Severity, str], ...] = (
     ("config-error", Transience.NO, Severity.HIGH, "the pod could not start for bad configuration"),
     ("unschedulable", Transience.SOMETIMES, Severity.HIGH, "the pod never got a node"),
     ("evicted", Transience.YES, Severity.MEDIUM, "the node evicted the pod"),
-    ("deadline-exceeded", Transience.SOMETIMES, Severity.MEDIUM, "the Job or step ran past its time limit"),
+    (
+        "deadline-exceeded",
+        Transience.SOMETIMES,
+        Severity.MEDIUM,
+        "the Job or step ran past its time limit",
+    ),
     ("missing-file", Transience.NO, Severity.HIGH, "a file or directory was expected and absent"),
-    ("permission-denied", Transience.NO, Severity.HIGH, "a filesystem or process permission was refused"),
+    (
+        "permission-denied",
+        Transience.NO,
+        Severity.HIGH,
+        "a filesystem or process permission was refused",
+    ),
     ("missing-module", Transience.NO, Severity.HIGH, "code imports a module that is not installed"),
-    ("dependency-resolution", Transience.NO, Severity.HIGH, "the package manager could not resolve dependencies"),
+    (
+        "dependency-resolution",
+        Transience.NO,
+        Severity.HIGH,
+        "the package manager could not resolve dependencies",
+    ),
     ("network", Transience.YES, Severity.MEDIUM, "a connection failed or timed out"),
     ("rate-limited", Transience.YES, Severity.MEDIUM, "a remote service throttled the pipeline"),
     ("auth", Transience.NO, Severity.HIGH, "credentials were missing, wrong or expired"),

@@ -11,9 +11,8 @@ MAX_LINE_BYTES = 64 * 1024
 _ANSI = re.compile(r"\x1b\[[0-9;?<=>]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _WARNING = re.compile(
-    r"^\s*(?:\S+\s+){0,2}?(?:npm WARN|yarn warn|pnpm WARN|WARN(?:ING)?\b|\[WARN(?:ING)?\]|"
-    r"warning(?:\[\w+\])?:|W\d{4} |::warning)",
-    re.IGNORECASE,
+    r"^\s*(?:\S+\s+){0,2}?(?:npm WARN|pnpm WARN|yarn warn|warning |WARN(?:ING)?\b|"
+    r"\[(?:WARN(?:ING)?|[Ww]arn(?:ing)?)\]|[Ww]arning(?:\[\w+\])?:|W\d{4} |::warning|##\[warning\])"
 )
 
 

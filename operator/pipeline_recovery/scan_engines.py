@@ -64,6 +64,8 @@ def scan_form(regex: str) -> str:
 
 _PARSER: Any = getattr(re, "_parser")  # noqa: B009  (private, but the only parser of `re` syntax)
 _LITERAL: Any = getattr(re, "_constants").LITERAL  # noqa: B009
+_BRANCH: Any = getattr(re, "_constants").BRANCH  # noqa: B009
+_SUBPATTERN: Any = getattr(re, "_constants").SUBPATTERN  # noqa: B009
 
 Hits = list[tuple[int, int]]  # (rule index, offset just past the line's newline in the block)
 
@@ -151,6 +153,7 @@ class Re2Engine:
 
         options = re2.Options()
         options.max_mem = 64 << 20
+        options.encoding = re2.Options.Encoding.LATIN1  # logs are bytes, not always UTF-8
         self._set = re2.Set.SearchSet(options)
         self._regexes = []
         for rule in rules:
@@ -169,45 +172,65 @@ class Re2Engine:
         return _BlockStream(self)
 
 
-def required_literal(regex: str) -> tuple[bytes, bool]:
-    """The longest run of literal characters (no spaces) every match must contain, and
-    whether it is to be compared case-insensitively; b"" when there is none."""
-    parsed = _PARSER.parse(regex)
-    caseless = bool(parsed.state.flags & re.IGNORECASE)
+def _longest_run(seq: Any) -> str:
     best, run = "", ""
-    for op, arg in parsed:
+    for op, arg in seq:
         if op is _LITERAL and chr(arg) not in " \t":
             run += chr(arg)
             continue
         best, run = max(best, run, key=len), ""
-    best = max(best, run, key=len)
-    literal = best.lower() if caseless else best
-    try:
-        return literal.encode("ascii"), caseless
-    except UnicodeEncodeError:
-        return b"", caseless
+    return max(best, run, key=len)
+
+
+def _alternatives(seq: Any) -> list[str] | None:
+    """Literals one of which every match of seq contains (None when unknown)."""
+    run = _longest_run(seq)
+    if len(run) >= 3:
+        return [run]
+    for op, arg in seq:
+        found: list[str] | None = None
+        if op is _BRANCH:
+            parts = [_alternatives(branch) for branch in arg[1]]
+            found = None if any(p is None for p in parts) else [x for p in parts for x in p or ()]
+        elif op is _SUBPATTERN:
+            found = _alternatives(arg[-1])
+        if found:
+            return found
+    return [run] if len(run) >= 2 else None
+
+
+def required_literals(regex: str) -> tuple[tuple[bytes, ...], bool]:
+    """Literals (no spaces) of which every match contains at least one, and whether to
+    compare them case-insensitively; () when there are none (the rule always runs)."""
+    parsed = _PARSER.parse(regex)
+    caseless = bool(parsed.state.flags & re.IGNORECASE)
+    found = _alternatives(list(parsed))
+    if not found or not all(x.isascii() for x in found):
+        return (), caseless
+    return tuple(dict.fromkeys((x.lower() if caseless else x).encode() for x in found)), caseless
 
 
 class ReEngine:
     name = "re"
 
     def __init__(self, rules: Sequence[Rule]) -> None:
-        self._rules: list[tuple[re.Pattern[bytes], bytes, bool]] = []
+        self._rules: list[tuple[re.Pattern[bytes], tuple[bytes, ...], bool]] = []
         for rule in rules:
             form = re.compile(("(?m)" + scan_form(rule.regex)).encode())
-            literal, caseless = required_literal(rule.regex)
-            self._rules.append((form, literal, caseless))
+            literals, caseless = required_literals(rule.regex)
+            self._rules.append((form, literals, caseless))
 
     def scan_block(self, block: bytes) -> Hits:
         hits: Hits = []
         lowered: bytes | None = None
-        for index, (form, literal, caseless) in enumerate(self._rules):
-            if literal:
+        for index, (form, literals, caseless) in enumerate(self._rules):
+            if literals:
                 if caseless:
                     lowered = block.lower() if lowered is None else lowered
-                    if literal not in lowered:
-                        continue
-                elif literal not in block:
+                    haystack = lowered
+                else:
+                    haystack = block
+                if not any(literal in haystack for literal in literals):
                     continue
             hits.extend((index, m.end()) for m in form.finditer(block))
         return hits

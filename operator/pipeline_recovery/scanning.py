@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -107,7 +108,7 @@ class LogStream:
         if self._pending:
             self._fill_pending(block)
         if hits:
-            hits.sort(key=lambda hit: hit[1])
+            hits.sort(key=lambda hit: (hit[1], hit[0]))
             self._confirm(block, hits)
         scan = self.scan
         scan.lines += block.count(b"\n")
@@ -139,11 +140,12 @@ class LogStream:
             match = rule.compiled.search(text)
             if match is None:
                 continue
-            weak = is_warning_line(text)
+            # Linters print their findings as warnings; elsewhere a warning is not the cause.
+            weak = rule.category != "lint-failure" and is_warning_line(text)
             if counts[1 if weak else 0] >= (WEAK_PER_RULE_CAP if weak else PER_RULE_CAP):
                 continue
             counts[1 if weak else 0] += 1
-            captures = {k: v[:300] for k, v in match.groupdict().items() if v}
+            captures = _captures(match)
             number = line_no + 1
             evidence = Evidence(source="log", text=clean_line(text), line=number,
                                 container=scan.container, pattern_id=rule.id, captures=captures)
@@ -172,6 +174,15 @@ class LogStream:
             if len(head) < wanted:
                 still.append((line, wanted - len(head), lines))
         self._pending = still
+
+
+def _captures(match: re.Match[str]) -> dict[str, str]:
+    # Alternatives name the same thing path, path2, ...: report it under the base name.
+    out: dict[str, str] = {}
+    for name, value in match.groupdict().items():
+        if value:
+            out.setdefault(name.rstrip("0123456789") or name, value[:300])
+    return out
 
 
 def _strongest_windows(scan: LogScan, limit: int = 3) -> list[tuple[int, list[str]]]:

@@ -18,6 +18,16 @@ AUTO_FIXABLE = frozenset({
 })
 _TRANSIENT_PULL = re.compile(
     r"timeout|timed out|i/o|TLS|429|toomanyrequests|connection|EOF|unavailable|503|502", re.I)
+# Symptoms that an earlier signal of these categories explains, even a weak one (a pip
+# "WARNING: Retrying ... connection" before "No matching distribution" is a network failure).
+CAUSED_BY: dict[str, tuple[str, ...]] = {
+    "dependency-resolution": ("network", "rate-limited", "auth"),
+    "missing-module": ("network", "rate-limited", "dependency-resolution"),
+    "missing-file": ("network", "rate-limited"),
+    "compile-error": ("out-of-memory", "missing-module", "dependency-resolution"),
+    "test-failure": ("out-of-memory", "missing-module", "network"),
+}
+HINT_PRIORITY = 10
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 DEFAULT_SOLUTIONS: dict[str, str] = {
@@ -45,17 +55,22 @@ DEFAULT_SOLUTIONS: dict[str, str] = {
 
 
 def fill(text: str, captures: Mapping[str, str]) -> str:
-    """Substitute {capture} placeholders; a capture that did not match reads as '?'."""
-    return _PLACEHOLDER.sub(lambda m: captures.get(m.group(1), "?") or "?", text)
+    """Substitute {capture} placeholders; a capture that did not match reads as empty."""
+    filled = _PLACEHOLDER.sub(lambda m: captures.get(m.group(1), ""), text)
+    return re.sub(r"\s*\(\)|\s+(?=[.,])", "", filled)
 
 
-def _pick(signals: Sequence[Signal]) -> Signal:
-    top = max(s.priority for s in signals)
-    band = [s for s in signals if s.priority >= top - BAND]
+def _pick(strong: Sequence[Signal], hints: Sequence[Signal]) -> Signal:
+    top = max(s.priority for s in strong)
+    band = [s for s in strong if s.priority >= top - BAND]
     # The earliest strong signal names the category; the most specific hit of that
     # category (highest priority, then earliest) is the evidence.
     first = min(band, key=lambda s: (s.offset, -s.priority))
-    same = [s for s in signals if s.category == first.category]
+    causes = CAUSED_BY.get(first.category, ())
+    earlier = [s for s in hints if s.category in causes and s.offset < first.offset]
+    if earlier:
+        first = min(earlier, key=lambda s: (s.offset, -s.priority))
+    same = [s for s in hints if s.category == first.category]
     return max(same, key=lambda s: (s.priority, -s.offset))
 
 
@@ -66,12 +81,16 @@ def _confidence(winner: Signal, strong: Sequence[Signal], rule: Rule | None) -> 
         conf = 0.95 if winner.priority >= 90 else 0.5 if winner.priority >= 40 else 0.35
     if winner.priority < 40:
         conf = min(conf, 0.5)
-    rivals = [s for s in strong if s.category != winner.category]
+    # Symptoms the winner explains (a dependency failure after a network error) are no rivals.
+    rivals = [s for s in strong if s.category != winner.category
+              and winner.category not in CAUSED_BY.get(s.category, ())]
     close = [s for s in rivals if s.priority >= winner.priority - BAND]
     if any(s.priority > winner.priority for s in close):
         conf -= 0.25
     elif close:
         conf -= 0.15
+    distant = {s.category for s in rivals if s not in close and s.priority >= 40}
+    conf -= 0.05 * min(3, len(distant))
     if any(s.priority >= 90 and s.evidence.source != "log" for s in rivals):
         conf -= 0.2  # Kubernetes itself says something else happened
     sources = {s.evidence.source for s in strong if s.category == winner.category}
@@ -94,7 +113,7 @@ def _auto_fixable(winner: Signal, rule: Rule | None) -> bool:
 def decide(signals: Sequence[Signal], rules: Mapping[str, Rule],
            fallback_text: str = "") -> Diagnosis:
     """The Diagnosis that the signals support (unknown when none is credible)."""
-    ordered = tuple(sorted(signals, key=lambda s: (s.offset, -s.priority)))
+    ordered = tuple(sorted(signals, key=lambda s: (s.offset, -s.priority, s.rule_id)))
     strong = [s for s in ordered if s.priority >= MIN_PRIORITY]
     if not strong:
         template = fingerprint_line(fallback_text)
@@ -105,7 +124,7 @@ def decide(signals: Sequence[Signal], rules: Mapping[str, Rule],
             solution=DEFAULT_SOLUTIONS[UNKNOWN], evidence=None,
             fingerprint=fingerprint(UNKNOWN, "", template), signals=ordered[:20],
         )
-    winner = _pick(strong)
+    winner = _pick(strong, [s for s in ordered if s.priority >= HINT_PRIORITY])
     rule = rules.get(winner.rule_id)
     captures = winner.evidence.captures
     category = winner.category

@@ -108,27 +108,39 @@ class _HsStream:
             self._stream.close(match_event_handler=self._handler)
 
 
+# Compiling ~150 rules takes a second or two; a process reuses the database (and the lock
+# that guards its scratch space) for every Classifier built from the same table.
+_HS_CACHE: dict[tuple[bytes, ...], tuple[Any, threading.Lock]] = {}
+
+
+def _hs_compile(hyperscan: Any, rules: Sequence[Rule], exprs: Sequence[bytes]) -> Any:
+    flag = hyperscan.HS_FLAG_MULTILINE
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_STREAM)
+    try:
+        db.compile(expressions=list(exprs), ids=list(range(len(exprs))),
+                   elements=len(exprs), flags=[flag] * len(exprs))
+    except hyperscan.error:
+        for rule, expr in zip(rules, exprs, strict=True):
+            try:
+                hyperscan.Database(mode=hyperscan.HS_MODE_STREAM).compile(
+                    expressions=[expr], ids=[0], elements=1, flags=[flag])
+            except hyperscan.error as exc:
+                raise PatternError(f"{rule.source}: rule {rule.id}: hyperscan: {exc}") from None
+        raise
+    return db
+
+
 class HyperscanEngine:
     name = "hyperscan"
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         import hyperscan
 
-        self.lock = threading.Lock()
-        self.db = hyperscan.Database(mode=hyperscan.HS_MODE_STREAM)
-        exprs = [scan_form(rule.regex).encode() for rule in rules]
-        flag = hyperscan.HS_FLAG_MULTILINE
-        try:
-            self.db.compile(expressions=exprs, ids=list(range(len(exprs))),
-                            elements=len(exprs), flags=[flag] * len(exprs))
-        except hyperscan.error:
-            for rule, expr in zip(rules, exprs, strict=True):
-                try:
-                    hyperscan.Database(mode=hyperscan.HS_MODE_STREAM).compile(
-                        expressions=[expr], ids=[0], elements=1, flags=[flag])
-                except hyperscan.error as exc:
-                    raise PatternError(f"{rule.source}: rule {rule.id}: hyperscan: {exc}") from None
-            raise
+        exprs = tuple(scan_form(rule.regex).encode() for rule in rules)
+        cached = _HS_CACHE.get(exprs)
+        if cached is None:
+            cached = _HS_CACHE[exprs] = (_hs_compile(hyperscan, rules, exprs), threading.Lock())
+        self.db, self.lock = cached
 
     def open(self) -> EngineStream:
         return _HsStream(self)

@@ -26,6 +26,7 @@ CAUSED_BY: dict[str, tuple[str, ...]] = {
     "missing-file": ("network", "rate-limited"),
     "compile-error": ("out-of-memory", "missing-module", "dependency-resolution"),
     "test-failure": ("out-of-memory", "missing-module", "network"),
+    "evicted": ("disk-full", "out-of-memory"),
 }
 HINT_PRIORITY = 10
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -1,0 +1,91 @@
+"""The pattern table as data: validation, extra rule files, one-line errors naming file and rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline_recovery.classifier import Classifier
+from pipeline_recovery.patterns import PatternError, load_rules
+from pipeline_recovery.scan_engines import ENGINES, build_engine, scan_form
+from pipeline_recovery.taxonomy import CATEGORIES
+
+GOOD = """
+rules:
+  - id: acme-license-server
+    category: network
+    priority: 85
+    regex: 'ACME license server (?P<host>[\\w.-]+) unreachable'
+    solution: 'Check that {host} is reachable from the cluster.'
+"""
+
+
+def test_builtin_table_is_broad_and_valid() -> None:
+    rules = load_rules()
+    assert len(rules) >= 150
+    covered = {rule.category for rule in rules}
+    assert covered == set(CATEGORIES) - {"unknown"}
+    for seed in ("ENOENT", "EOUTOFMEMORY", "ETIMEDOUT", "MODULE_NOT_FOUND"):
+        assert any(rule.compiled.search(f"npm ERR! code {seed}") for rule in rules), seed
+    assert len({rule.id for rule in rules}) == len(rules)
+
+
+def test_every_builtin_rule_compiles_on_every_engine() -> None:
+    rules = load_rules()
+    for name in ENGINES:
+        assert build_engine(rules, name).name == name
+
+
+def test_extra_file_adds_rules(tmp_path: Path) -> None:
+    extra = tmp_path / "acme.yaml"
+    extra.write_text(GOOD)
+    for engine in ENGINES:
+        clf = Classifier.load([extra], engine=engine)
+        diag = clf.diagnose([clf.scan_bytes(b"step 3\nACME license server lic.acme.io unreachable\n")])
+        assert diag.category == "network"
+        assert diag.evidence is not None and diag.evidence.pattern_id == "acme-license-server"
+        assert diag.solution == "Check that lic.acme.io is reachable from the cluster."
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (GOOD.replace("network", "flaky"), "rule acme-license-server: category 'flaky'"),
+        (GOOD.replace("(?P<host>[\\w.-]+) unreachable", "(unclosed"),
+         "rule acme-license-server: bad regex"),
+        (GOOD.replace("ACME license", "(?<=x)ACME"), "rule acme-license-server: regex uses"),
+        (GOOD.replace("ACME license", "(a)\\\\1 ACME"), "rule acme-license-server: regex uses"),
+        (GOOD.replace("priority: 85", "priority: high"), "rule acme-license-server: 'priority'"),
+        (GOOD.replace("{host}", "{hostname}"), "rule acme-license-server: placeholder {hostname}"),
+        (GOOD.replace("    solution:", "    colour: red\n    solution:"),
+         "rule acme-license-server: unknown keys"),
+        (GOOD.replace("acme-license-server", "Bad Id!"), "rule Bad Id!:"),
+        (GOOD.replace("acme-license-server", "disk-enospc"), "rule disk-enospc: duplicate id"),
+        (GOOD.replace("ACME license server (?P<host>[\\w.-]+) unreachable", "x*"),
+         "matches the empty string"),
+        ("rules: [unclosed", "rule -: not valid YAML"),
+        ("rules: 3", "rule -: expected a list"),
+    ],
+)
+def test_bad_extra_file_fails_with_one_line(tmp_path: Path, body: str, needle: str) -> None:
+    extra = tmp_path / "bad-rules.yaml"
+    extra.write_text(body)
+    with pytest.raises(PatternError) as err:
+        load_rules([extra])
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"{extra}: ")
+    assert needle in message
+
+
+def test_missing_extra_file(tmp_path: Path) -> None:
+    with pytest.raises(PatternError, match=r"nope\.yaml: rule -: cannot read file"):
+        load_rules([tmp_path / "nope.yaml"])
+
+
+def test_scan_form_is_engine_neutral() -> None:
+    form = scan_form(r"(?i)ENOENT: \w+ '(?P<path>[^']+)'\s+x$")
+    assert form.startswith("(?i)(?:ENOENT:")
+    assert "(?P<" not in form and "[^\\n']" in form and form.endswith("[^\\n]*\\n")
+    assert "$" not in form.replace("[^\\n]*\\n", "")

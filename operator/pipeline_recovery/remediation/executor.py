@@ -149,11 +149,18 @@ async def context(rt: Runtime, rec: Mapping[str, Any], done: int | None = None) 
     root, root_uid, label_attempts = lineage(target_job or stub)
     done = records.attempts_done(status, label_attempts) if done is None else done
     base = await _base_job(rt, ns, rec, root, done) if target_job is not None else None
-    past = await _past(rt, ns)
+    # Past incidents are read once per incident (similar cases) and once per namespace (the
+    # ledger after a restart); later steps use what status kept, so a storm stays O(n).
+    need_past = "similarCases" not in status or ns not in state_of(rt).seeded
+    past = await _past(rt, ns) if need_past else []
     fingerprint = str((status.get("analysis") or {}).get("fingerprint") or "")
     category = str(status.get("category") or "unknown")
-    cases = history.similar_cases(
-        past, name=name, fingerprint=fingerprint, category=category, target=root
+    cases = (
+        history.similar_cases(
+            past, name=name, fingerprint=fingerprint, category=category, target=root
+        )
+        if need_past
+        else [dict(c) for c in status.get("similarCases") or ()]
     )
     evidence = status.get("evidence") or {}
     failure = Failure(

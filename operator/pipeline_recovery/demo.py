@@ -20,7 +20,8 @@ from pipeline_recovery.status import DIAGNOSED_PHASES
 NS = "ci"
 CRD = Path(__file__).resolve().parents[2] / "crds" / "pipelinerecoveries.yaml"
 DONE = DIAGNOSED_PHASES | {"Error"}
-SETTLED = DONE - {"Remediating"}
+# The demo runs in Auto mode: Diagnosed is a passing state until remediation has decided.
+SETTLED = DONE - {"Remediating", "Diagnosed"}
 
 NPM_ENOENT = """\
 > frontend@2.3.0 build /workspace
@@ -171,6 +172,13 @@ async def _demo(timeout: float) -> int:
         print(f"\n$ kubectl get pipelinerecovery {first['metadata']['name']} -n ci -o yaml "
               "# status only")
         print(yaml.safe_dump({"status": first["status"]}, sort_keys=False, width=100).rstrip())
+        recovered = sorted((i for i in items if (i.get("status") or {}).get("phase")
+                            == "Recovered"), key=lambda i: i["status"]["remediation"]["action"])
+        for item in recovered[-1:]:  # one automatic recovery, as remediation recorded it
+            print(f"\n$ kubectl get pipelinerecovery {item['metadata']['name']} -n ci "
+                  "-o jsonpath='{.status.remediation}'")
+            print(yaml.safe_dump({"remediation": item["status"]["remediation"]},
+                                 sort_keys=False, width=100).rstrip())
     return 0
 
 

@@ -94,7 +94,7 @@ async def job_finished(
         detected = records.epoch(status.get("detectedAt"), now)
         seconds = max(0.0, now - detected)
         msg = (
-            f"{action} worked: Job {job_name} completed ({seconds / 60:.1f} min after the failure)"
+            f"{action} worked: Job {job_name} completed ({seconds:.0f}s after the failure was seen)"
         )
         await _write(
             rt,

@@ -125,8 +125,21 @@ def match_fields(selector: str, obj: Mapping[str, Any]) -> bool:
     return True
 
 
+class _BoundedRequestLog(kmock.RawHandler):
+    """kmock matches each request by filtering its whole request log, so serving slows down
+    linearly with every request ever served; the log is kept short (the journal records all)."""
+
+    __slots__ = ()
+
+    async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        requests: list[rendering.Request] = self._requests
+        if len(requests) > 1:
+            requests[:] = [request]  # matching is synchronous up to the first await
+        return await super()._handle(request)
+
+
 @attrs.define(kw_only=True)
-class ClusterEmulator(kmock.KubernetesEmulator):
+class ClusterEmulator(kmock.KubernetesEmulator, _BoundedRequestLog):
     """KubernetesEmulator plus uid/resourceVersion/generation, /status, selectors, logs, journal."""
 
     journal: list[JournalEntry] = attrs.field(factory=list, init=False)

@@ -43,9 +43,8 @@ def login(rt: Runtime, **kwargs: Any) -> Any:
     info = rt.connection
     if info is None:
         info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
-    if info is None:
-        info = kopf.login_via_client(**kwargs)
-    if info is None:
-        raise kopf.LoginError("no in-cluster service account and no kubeconfig found")
+    if info is None:  # retrying cannot make credentials appear: stop with one clear line
+        raise kopf.PermanentError("no cluster credentials: no in-cluster service account, "
+                                  "no KUBECONFIG and no ~/.kube/config")
     rt.use_connection(info)
     return info

@@ -45,6 +45,10 @@ def validate(job: dict[str, Any]) -> None:
 async def test_oom_killed_job_is_retried_with_more_memory_and_recovers(cluster, start_operator):
     await start_operator(**FAST)
     before = sample("pipeline_recovery_recoveries_total", {"result": "recovered"})
+    mem = "retry-with-more-memory"
+    started = sample("pipeline_recovery_remediations_total", {"action": mem, "result": "started"})
+    worked = sample("pipeline_recovery_remediations_total", {"action": mem, "result": "succeeded"})
+    durations = sample("pipeline_recovery_recovery_duration_seconds_count")
     job, _ = await cluster.failed_job(NS, "train", [OOM])
     name = recovery_name("Job", "train", job["metadata"]["uid"])
     retry = await wait_job(cluster, "train-retry-1")
@@ -66,7 +70,16 @@ async def test_oom_killed_job_is_retried_with_more_memory_and_recovers(cluster, 
     rem = rec["status"]["remediation"]
     assert rem["result"] == "Succeeded" and rem["finishedAt"] and rem["attempts"] == 1
     assert [h["result"] for h in rem["history"]] == ["Succeeded"]
+    # Replays of the same Job events (kopf re-lists, MODIFIED after Complete) count nothing more.
+    await cluster.patch(f"{JOBS}/train-retry-1", {"metadata": {"annotations": {"touch": "1"}}})
+    await cluster.patch(recovery_path(name), {"metadata": {"annotations": {"touch": "1"}}})
+    await asyncio.sleep(0.3)
     assert sample("pipeline_recovery_recoveries_total", {"result": "recovered"}) == before + 1
+    assert sample("pipeline_recovery_remediations_total",
+                  {"action": mem, "result": "started"}) == started + 1
+    assert sample("pipeline_recovery_remediations_total",
+                  {"action": mem, "result": "succeeded"}) == worked + 1
+    assert sample("pipeline_recovery_recovery_duration_seconds_count") == durations + 1
     assert len(await our_jobs(cluster)) == 1
 
 

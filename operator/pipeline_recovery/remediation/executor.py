@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import event_reasons, kube, metrics
-from ..runtime import Runtime
+from ..runtime import Logger, Runtime
 from . import catalog, history, records
 from .jobs import PlanError, lineage, retry_job_name
 from .ledger import Start, StartLedger
@@ -48,7 +48,7 @@ def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
     return str(meta.get("namespace", "")), str(meta.get("name", ""))
 
 
-async def advance(rt: Runtime, recovery: Mapping[str, Any], logger: logging.Logger) -> None:
+async def advance(rt: Runtime, recovery: Mapping[str, Any], logger: Logger) -> None:
     """Take the next remediation step for a diagnosed PipelineRecovery (idempotent)."""
     ns, name = _key(recovery)
     async with state_of(rt).lock(f"{ns}/{name}"):
@@ -59,7 +59,7 @@ async def advance(rt: Runtime, recovery: Mapping[str, Any], logger: logging.Logg
         await _advance(rt, fresh, logger)
 
 
-async def _advance(rt: Runtime, rec: dict[str, Any], logger: logging.Logger) -> None:
+async def _advance(rt: Runtime, rec: dict[str, Any], logger: Logger) -> None:
     from .outcome import job_finished  # the outcome step calls back into this module
 
     status = rec.get("status") or {}
@@ -179,7 +179,7 @@ async def context(rt: Runtime, rec: Mapping[str, Any], done: int | None = None) 
     return Context(failure, root, root_uid, done, past, cases)
 
 
-async def plan_and_apply(rt: Runtime, rec: dict[str, Any], logger: logging.Logger) -> None:
+async def plan_and_apply(rt: Runtime, rec: dict[str, Any], logger: Logger) -> None:
     """Plan from the fresh status, then apply the decision (write status, maybe create a Job)."""
     st, s = state_of(rt), rt.settings
     ns, name = _key(rec)
@@ -245,7 +245,7 @@ async def _settle(
     rec: dict[str, Any],
     decision: Decision,
     extra: dict[str, Any],
-    logger: logging.Logger,
+    logger: Logger,
 ) -> None:
     """Every decision that creates no Job: status, events and end-of-incident metrics."""
     status = rec.get("status") or {}
@@ -325,7 +325,7 @@ async def _start(
     ctx: Context,
     now: float,
     extra: dict[str, Any],
-    logger: logging.Logger,
+    logger: Logger,
 ) -> None:
     """Record the intent (action, attempt, Job name) in status, then create the Job."""
     shaped = decision.shaped
@@ -361,7 +361,7 @@ async def _start(
 async def create_named(
     rt: Runtime,
     rec: Mapping[str, Any],
-    logger: logging.Logger,
+    logger: Logger,
     job: Mapping[str, Any] | None = None,
 ) -> None:
     """Create the Job status names (rebuilt when not given); 409 means it already exists."""
@@ -448,7 +448,7 @@ async def rebuild(
     return first_job(decision, ctx.failure, rt.settings, root_name=ctx.root, root_uid=ctx.root_uid)
 
 
-def schedule(rt: Runtime, rec: Mapping[str, Any], delay: float, logger: logging.Logger) -> None:
+def schedule(rt: Runtime, rec: Mapping[str, Any], delay: float, logger: Logger) -> None:
     """Run `advance` again after delay (backoff, cooldown, rate limit); one timer per incident.
     Timers live in rt.rechecks so that stopping the operator cancels them; status keeps the
     state, and the resume after a restart plans again."""

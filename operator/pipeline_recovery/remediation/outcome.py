@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from .. import event_reasons, kube, metrics
-from ..runtime import Runtime
+from ..runtime import Logger, Runtime
 from . import records
 from .executor import _key, _write, create_named, event, plan_and_apply, state_of
 from .jobs import LABEL_RECOVERY, job_condition, labels_of, lineage, retry_job_name
+from .ledger import Start
 
 
 async def on_job_event(
-    rt: Runtime, job: Mapping[str, Any], event_type: str | None, logger: logging.Logger
+    rt: Runtime, job: Mapping[str, Any], event_type: str | None, logger: Logger
 ) -> None:
     """A watch event of a Job we created; acts once, when it has finished."""
     recovery = labels_of(job).get(LABEL_RECOVERY)
@@ -37,7 +37,7 @@ def _redact(text: str) -> str:
 
 
 async def job_finished(
-    rt: Runtime, rec: dict[str, Any], job: Mapping[str, Any], logger: logging.Logger
+    rt: Runtime, rec: dict[str, Any], job: Mapping[str, Any], logger: Logger
 ) -> None:
     """Record a finished Job once: only the Job status says is running moves anything (replays of
     the same event, or of older Jobs, find a different state and do nothing)."""
@@ -65,6 +65,10 @@ async def job_finished(
     if ok and not is_retry:
         # Our own Job did its part; the same action goes on with the retry of the failed Job.
         retry_name = retry_job_name(_root_of(rec), attempt)
+        fingerprint = str((status.get("analysis") or {}).get("fingerprint") or "")
+        # The follow-up Job counts against the namespace's rate limit like any other.
+        state_of(rt).ledger.record(Start(now, _key(rec)[0], _key(rec)[1], _root_of(rec),
+                                         fingerprint))
         nxt = {
             "action": action,
             "attempt": attempt,
@@ -151,7 +155,7 @@ def _failure_reason(job: Mapping[str, Any]) -> str:
 
 
 async def _reclassify(
-    rt: Runtime, rec: Mapping[str, Any], job: Mapping[str, Any], logger: logging.Logger
+    rt: Runtime, rec: Mapping[str, Any], job: Mapping[str, Any], logger: Logger
 ) -> dict[str, Any]:
     """The retried Job failed: diagnose its own failure, which decides the next step."""
     from .. import status as st

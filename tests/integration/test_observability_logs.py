@@ -3,6 +3,7 @@ category, and Events carry reasons users can filter on."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterator
@@ -55,11 +56,16 @@ async def test_diagnosis_log_lines_carry_name_and_category(
         job, _ = await cluster.failed_job(NS, "logged", [ContainerRun(log=NET_LOG)])
         name = recovery_name("Job", "logged", job["metadata"]["uid"])
         rec = await wait_recovery(cluster, name)
+        # The operator's thread logs its verdict just after writing the status read above.
+        for _ in range(200):
+            entries = [json.loads(line) for line in json_lines.lines]
+            diagnosed = [e for e in entries if e["message"].startswith("diagnosed ")]
+            if diagnosed:
+                break
+            await asyncio.sleep(0.05)
     finally:
         objects.setLevel(level)
     assert rec["status"]["category"] == "network"
-    entries = [json.loads(line) for line in json_lines.lines]
-    diagnosed = [e for e in entries if e["message"].startswith("diagnosed ")]
     assert diagnosed, f"no 'diagnosed' line among {[e['message'] for e in entries][:20]}"
     line = diagnosed[-1]
     assert line["pipelinerecovery"] == name
@@ -73,11 +79,16 @@ async def test_events_use_the_documented_reasons(cluster: Any, start_operator: A
     job, _ = await cluster.failed_job(NS, "evented", [ContainerRun(log=NET_LOG)])
     name = recovery_name("Job", "evented", job["metadata"]["uid"])
     await wait_recovery(cluster, name, phases=("AwaitingApproval", "ManualActionRequired"))
-    events = (await cluster.get(f"/api/v1/namespaces/{NS}/events"))["items"]
-    about = [e for e in events if e["involvedObject"]["name"] == name]
-    reasons = {e["reason"] for e in about}
+    wanted = {event_reasons.AWAITING_APPROVAL, event_reasons.MANUAL_ACTION_REQUIRED}
+    for _ in range(200):  # Events are posted just after the status the wait above read
+        events = (await cluster.get(f"/api/v1/namespaces/{NS}/events"))["items"]
+        about = [e for e in events if e["involvedObject"]["name"] == name]
+        reasons = {e["reason"] for e in about}
+        if reasons & wanted:
+            break
+        await asyncio.sleep(0.05)
     assert event_reasons.DIAGNOSED in reasons
-    assert reasons & {event_reasons.AWAITING_APPROVAL, event_reasons.MANUAL_ACTION_REQUIRED}
+    assert reasons & wanted
     assert reasons <= set(event_reasons.ALL_REASONS), "an Event reason outside the contract"
     for event in about:
         assert event["type"] == event_reasons.event_type(event["reason"])

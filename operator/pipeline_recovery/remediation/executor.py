@@ -56,7 +56,12 @@ async def advance(rt: Runtime, recovery: Mapping[str, Any], logger: Logger) -> N
             fresh = dict(await rt.kube.get_recovery(ns, name))
         except kube.NotFound:
             return
-        await _advance(rt, fresh, logger)
+        try:
+            await _advance(rt, fresh, logger)
+        except (PlanError, PathRefused) as exc:  # bad input: say so, keep the operator going
+            msg = f"remediation refused: {exc}"[:1000]
+            logger.warning("%s: %s", name, msg)
+            await _write(rt, fresh, {"phase": "ManualActionRequired", "message": msg})
 
 
 async def _advance(rt: Runtime, rec: dict[str, Any], logger: Logger) -> None:

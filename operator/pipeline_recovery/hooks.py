@@ -3,14 +3,12 @@ outcome of Jobs the operator created). The LLM and remediation modules plug in h
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline_recovery.model import Diagnosis
 from pipeline_recovery.runtime import Logger, Runtime
-from pipeline_recovery.status import pattern_analysis
 
 
 @dataclass
@@ -35,7 +33,9 @@ async def analyse(rt: Runtime, recovery: Mapping[str, Any], diagnosis: Diagnosis
                   logger: Logger) -> AnalysisResult:
     """Hook (a), after pattern classification. The pattern verdict stands unless the AI step
     (pipeline_recovery.llm.Analyst) revises it; `recovery` is the PipelineRecovery as read."""
-    return AnalysisResult(diagnosis=diagnosis, analysis=pattern_analysis(diagnosis))
+    from pipeline_recovery.llm.step import analyse_step
+
+    return await analyse_step(rt, recovery, diagnosis, scans, k8s_evidence, logger)
 
 
 async def remediate(rt: Runtime, recovery: Mapping[str, Any], logger: Logger) -> None:

@@ -76,6 +76,9 @@ class Runtime:
     async def aclose(self) -> None:
         for task in self.rechecks.values():
             task.cancel()
+        analyst = self.extras.pop("analyst", None)  # the AI step's HTTP client (llm.step)
+        if analyst is not None:
+            await analyst.aclose()
         if self.client is not None:
             await self.client.aclose()
             self.client = None

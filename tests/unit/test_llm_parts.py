@@ -217,6 +217,26 @@ async def test_inflight_shares_result_and_error() -> None:
     assert all(isinstance(o, RuntimeError) for o in outcomes)
 
 
+async def test_inflight_twins_survive_a_cancelled_leader() -> None:
+    flight: InFlight[int] = InFlight()
+    calls = 0
+
+    async def compute() -> int:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)
+        return calls
+
+    leader = asyncio.create_task(flight.run("k", compute))
+    await asyncio.sleep(0)
+    twin = asyncio.create_task(flight.run("k", compute))
+    await asyncio.sleep(0.01)
+    leader.cancel()
+    value, shared = await twin
+    assert (value, shared) == (2, False)  # the twin computed it itself
+    assert leader.cancelled()
+
+
 # --- breaker and budget -------------------------------------------------------------------------
 
 

@@ -55,14 +55,23 @@ class InFlight(Generic[T]):
         """(result, shared): `shared` is True for the callers that waited on someone else's."""
         running = self._running.get(key)
         if running is not None:
-            return await asyncio.shield(running), True
+            try:
+                return await asyncio.shield(running), True
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # we were cancelled ourselves
+                return await self.run(key, compute)  # the leader was: compute it ourselves
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._running[key] = future
         try:
             result = await compute()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
         except BaseException as exc:
             future.set_exception(exc)
-            future.exception()  # mark retrieved: twins may be none
+            future.exception()  # mark retrieved: there may be no twin to read it
             raise
         else:
             future.set_result(result)

@@ -145,7 +145,8 @@ def load_rules(extra_files: Iterable[str | Path] = (), *, builtin: bool = True) 
         try:
             text = Path(path).read_text("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            reason = (exc.strerror if isinstance(exc, OSError) and exc.strerror
+                      else type(exc).__name__)
             raise PatternError(f"{name}: rule -: cannot read file ({reason})") from None
         rules.extend(parse_rules(text, name))
     check_unique(rules)

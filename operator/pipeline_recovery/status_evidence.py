@@ -63,7 +63,8 @@ def _storage_pressure(message: str) -> bool:
 
 
 def _container_signals(status: Mapping[str, Any]) -> Iterable[Signal]:
-    containers = [*(status.get("initContainerStatuses") or ()), *(status.get("containerStatuses") or ())]
+    containers = [*(status.get("initContainerStatuses") or ()),
+                  *(status.get("containerStatuses") or ())]
     for cs in containers:
         if not isinstance(cs, Mapping):
             continue

@@ -32,13 +32,13 @@ HINT_PRIORITY = 10
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 DEFAULT_SOLUTIONS: dict[str, str] = {
-    "out-of-memory": "Raise the container's memory limit (or lower the build's parallelism / heap).",
+    "out-of-memory": "Raise the container's memory limit (or lower the build's parallelism).",
     "disk-full": "Free or enlarge the volume (ephemeral-storage limit, cache cleanup) and retry.",
     "image-pull": "Check the image name and tag, registry credentials (imagePullSecrets) "
                   "and registry reachability; retry with backoff if the registry was flaky.",
     "config-error": "Create or fix the referenced Secret/ConfigMap, env or volume, then rerun.",
-    "unschedulable": "Lower the resource requests, add capacity, or fix node selectors/tolerations.",
-    "evicted": "Retry; set requests equal to limits and ephemeral-storage limits to avoid eviction.",
+    "unschedulable": "Lower the resource requests, add capacity, or fix selectors/tolerations.",
+    "evicted": "Retry; set requests equal to limits and ephemeral-storage limits.",
     "deadline-exceeded": "Raise activeDeadlineSeconds / the step timeout, or speed up the step.",
     "missing-file": "Create the missing path or fix the path the step expects, then rerun.",
     "permission-denied": "Fix file ownership/mode or run the step with the needed permissions.",

@@ -82,7 +82,8 @@ def test_events_alone() -> None:
          "message": 'Failed to pull image "acme/x:1": rpc error: code = Unknown'},
         {"kind": "Event", "type": "Warning", "reason": "Evicted",
          "message": "The node was low on resource: ephemeral-storage."},
-        {"kind": "Event", "type": "Warning", "reason": "OOMKilling", "message": "Killed process 4242"},
+        {"kind": "Event", "type": "Warning", "reason": "OOMKilling",
+         "message": "Killed process 4242"},
         "not an event",
     ]
     cats = [s.category for s in event_signals(events)]  # type: ignore[arg-type]

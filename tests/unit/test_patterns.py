@@ -42,7 +42,8 @@ def test_extra_file_adds_rules(tmp_path: Path) -> None:
     extra.write_text(GOOD)
     for engine in ENGINES:
         clf = Classifier.load([extra], engine=engine)
-        diag = clf.diagnose([clf.scan_bytes(b"step 3\nACME license server lic.acme.io unreachable\n")])
+        data = b"step 3\nACME license server lic.acme.io unreachable\n"
+        diag = clf.diagnose([clf.scan_bytes(data)])
         assert diag.category == "network"
         assert diag.evidence is not None and diag.evidence.pattern_id == "acme-license-server"
         assert diag.solution == "Check that lic.acme.io is reachable from the cluster."

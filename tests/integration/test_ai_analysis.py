@@ -78,7 +78,7 @@ async def test_unknown_failure_gets_the_ai_fields_and_condition(
     assert status["rootCause"] == AI_ANSWER["root_cause"]
     assert status["solution"] == AI_ANSWER["solution"]
     assert status["estimatedRecoveryMinutes"] == 12
-    assert [c["summary"] for c in status["similarCases"]] == AI_ANSWER["similar_cases"]
+    assert status["analysis"]["similarCases"] == AI_ANSWER["similar_cases"]
     analysis = status["analysis"]
     assert analysis["source"] == "ai" and analysis["outcome"] == "ok"
     assert analysis["model"] == "gpt-4.1"

@@ -111,10 +111,9 @@ async def analyse_step(
     analysis["suggestedAction"] = answer.suggested_action
     if answer.estimated_minutes is not None:
         result.status["estimatedRecoveryMinutes"] = answer.estimated_minutes
-    if answer.similar_cases:
-        result.status["similarCases"] = [
-            {"source": "ai", "summary": case} for case in answer.similar_cases
-        ]
+    # status.similarCases is the remediation step's list of earlier incidents (objects); the
+    # AI's recollections are free text and stay with the analysis.
+    analysis["similarCases"] = list(answer.similar_cases)
     if outcome.status == "ok":
         message = f"AI analysis ({outcome.model}): {answer.root_cause}"
         result.events.append((event_reasons.AI_ANALYZED, message[:1000]))

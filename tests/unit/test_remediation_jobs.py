@@ -9,17 +9,13 @@ import kubernetes_validate
 import pytest
 
 from pipeline_recovery.remediation import catalog
-from pipeline_recovery.remediation.jobs import (
+from pipeline_recovery.remediation.claim_jobs import build_claim_job
+from pipeline_recovery.remediation.naming import (
     LABEL_ATTEMPT,
     LABEL_ORIGINAL_JOB,
     LABEL_RECOVERY,
-    PlanError,
-    build_claim_job,
-    build_retry_job,
     is_dns_label,
     lineage,
-    plan_deadline_raise,
-    plan_resource_raise,
     remediation_job_name,
     retry_job_name,
 )
@@ -30,6 +26,12 @@ from pipeline_recovery.remediation.quantities import (
     parse_quantity,
     scale_bytes,
 )
+from pipeline_recovery.remediation.resources import (
+    PlanError,
+    plan_deadline_raise,
+    plan_resource_raise,
+)
+from pipeline_recovery.remediation.retry_jobs import build_retry_job
 
 K8S = "1.30.0"
 

@@ -1,56 +1,28 @@
-"""The remediation step the operator runs after a diagnosis: plan, guard, create Jobs, record."""
+"""The remediation step the operator runs after a diagnosis: plan, guard, start a Job or settle."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from .. import event_reasons, kube, metrics
 from ..runtime import Logger, Runtime
 from . import catalog, history, records
-from .jobs import PlanError, lineage, retry_job_name
-from .ledger import Start, StartLedger
+from .context import Context, context
+from .launch import create_named, schedule
+from .ledger import Start
 from .paths import PathRefused
-from .planner import first_job, plan_remediation, retry_job
+from .planner import first_job, plan_remediation
 from .policy import Decision
-from .shaping import Failure, shape
-
-log = logging.getLogger(__name__)
-UNAVAILABLE_RETRY_SECONDS = 5.0
-
-
-@dataclass
-class State:
-    """Process-wide remediation state kept in rt.extras: ledger, per-incident locks."""
-
-    ledger: StartLedger = field(default_factory=StartLedger)
-    seeded: set[str] = field(default_factory=set)
-    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-
-    def lock(self, key: str) -> asyncio.Lock:
-        return self.locks.setdefault(key, asyncio.Lock())
-
-
-def state_of(rt: Runtime) -> State:
-    found = rt.extras.get("remediation")
-    if not isinstance(found, State):
-        found = rt.extras["remediation"] = State()
-    return found
-
-
-def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
-    meta = obj.get("metadata") or {}
-    return str(meta.get("namespace", "")), str(meta.get("name", ""))
+from .reporting import event, key_of, write_status
+from .resources import PlanError
+from .state import seed, state_of
 
 
 async def advance(rt: Runtime, recovery: Mapping[str, Any], logger: Logger) -> None:
     """Take the next remediation step for a diagnosed PipelineRecovery (idempotent)."""
-    ns, name = _key(recovery)
+    ns, name = key_of(recovery)
     async with state_of(rt).lock(f"{ns}/{name}"):
         try:
             fresh = dict(await rt.kube.get_recovery(ns, name))
@@ -61,7 +33,7 @@ async def advance(rt: Runtime, recovery: Mapping[str, Any], logger: Logger) -> N
         except (PlanError, PathRefused) as exc:  # bad input: say so, keep the operator going
             msg = f"remediation refused: {exc}"[:1000]
             logger.warning("%s: %s", name, msg)
-            await _write(rt, fresh, {"phase": "ManualActionRequired", "message": msg})
+            await write_status(rt, fresh, {"phase": "ManualActionRequired", "message": msg})
 
 
 async def _advance(rt: Runtime, rec: dict[str, Any], logger: Logger) -> None:
@@ -71,11 +43,10 @@ async def _advance(rt: Runtime, rec: dict[str, Any], logger: Logger) -> None:
     if status.get("phase") in records.TERMINAL_PHASES or not status.get("category"):
         return
     rem = status.get("remediation") or {}
-    ns, _ = _key(rec)
+    ns, _ = key_of(rec)
     if rem.get("result") == records.STARTING and rem.get("jobName"):
-        await create_named(
-            rt, rec, logger
-        )  # intent recorded before a crash: finish it (409 = done)
+        # The intent was recorded before a crash: finish it (a 409 means it was done).
+        await create_named(rt, rec, logger)
         return
     if rem.get("result") == records.RUNNING and rem.get("jobName"):
         try:
@@ -94,104 +65,14 @@ async def _advance(rt: Runtime, rec: dict[str, Any], logger: Logger) -> None:
     await plan_and_apply(rt, rec, logger)
 
 
-async def _past(rt: Runtime, ns: str) -> list[Mapping[str, Any]]:
-    try:
-        return [dict(o) for o in await rt.kube.list_recoveries(ns)]
-    except kube.KubeError as exc:
-        log.info("past incidents of %s unavailable: %s", ns, exc)
-        return []
-
-
-def _seed(st: State, ns: str, past: list[Mapping[str, Any]]) -> None:
-    """After a restart, starts recorded in statuses count against cooldown and rate limit."""
-    if ns in st.seeded:
-        return
-    st.seeded.add(ns)
-    for obj in past:
-        target = str(((obj.get("spec") or {}).get("target") or {}).get("name", ""))
-        name = str((obj.get("metadata") or {}).get("name", ""))
-        for h in records.history_of(obj.get("status") or {}):
-            at = records.epoch(h.get("startedAt"), 0.0)
-            if at and not st.ledger.known(name, at):
-                st.ledger.record(Start(at, ns, name, target, history.fingerprint_of(obj)))
-
-
-async def _base_job(
-    rt: Runtime, ns: str, rec: Mapping[str, Any], root: str, done: int
-) -> dict[str, Any] | None:
-    """The Job to copy: the latest retry (its raised limits carry on), else the failed target."""
-    target = (rec.get("spec") or {}).get("target") or {}
-    names = [retry_job_name(root, done)] if done else []
-    names.append(str(target.get("name", "")))
-    for job_name in names:
-        with contextlib.suppress(kube.NotFound):
-            return dict(await rt.kube.get_job(ns, job_name))
-    return None
-
-
-@dataclass
-class Context:
-    """What planning needs, read fresh from the cluster for one incident."""
-
-    failure: Failure
-    root: str
-    root_uid: str
-    done: int
-    past: list[Mapping[str, Any]]
-    cases: list[dict[str, Any]]
-
-
-async def context(rt: Runtime, rec: Mapping[str, Any], done: int | None = None) -> Context:
-    """The failure as remediation sees it: status, the Job to copy, and past incidents."""
-    ns, name = _key(rec)
-    status, spec = rec.get("status") or {}, rec.get("spec") or {}
-    target = spec.get("target") or {}
-    target_job = None
-    if target.get("kind") == "Job" and target.get("name"):
-        with contextlib.suppress(kube.NotFound):
-            target_job = dict(await rt.kube.get_job(ns, str(target["name"])))
-    stub = {"metadata": {"name": target.get("name", ""), "uid": target.get("uid", "")}}
-    root, root_uid, label_attempts = lineage(target_job or stub)
-    done = records.attempts_done(status, label_attempts) if done is None else done
-    base = await _base_job(rt, ns, rec, root, done) if target_job is not None else None
-    # Past incidents are read once per incident (similar cases) and once per namespace (the
-    # ledger after a restart); later steps use what status kept, so a storm stays O(n).
-    need_past = "similarCases" not in status or ns not in state_of(rt).seeded
-    past = await _past(rt, ns) if need_past else []
-    fingerprint = str((status.get("analysis") or {}).get("fingerprint") or "")
-    category = str(status.get("category") or "unknown")
-    cases = (
-        history.similar_cases(
-            past, name=name, fingerprint=fingerprint, category=category, target=root
-        )
-        if need_past
-        else [dict(c) for c in status.get("similarCases") or ()]
-    )
-    evidence = status.get("evidence") or {}
-    failure = Failure(
-        namespace=ns,
-        recovery=name,
-        recovery_uid=str((rec.get("metadata") or {}).get("uid", "")),
-        category=category,
-        fingerprint=fingerprint,
-        solution=str(status.get("solution") or ""),
-        evidence_text=str(evidence.get("text") or ""),
-        container=evidence.get("container"),
-        job=base,
-        suggestion=(status.get("analysis") or {}).get("suggestedAction"),
-        preferred=history.preferred_action(cases, fingerprint),
-    )
-    return Context(failure, root, root_uid, done, past, cases)
-
-
 async def plan_and_apply(rt: Runtime, rec: dict[str, Any], logger: Logger) -> None:
     """Plan from the fresh status, then apply the decision (write status, maybe create a Job)."""
     st, s = state_of(rt), rt.settings
-    ns, name = _key(rec)
+    ns, name = key_of(rec)
     status = rec.get("status") or {}
     ctx = await context(rt, rec)
     failure = ctx.failure
-    _seed(st, ns, ctx.past)
+    seed(st, ns, ctx.past)
     now = time.time()
     st.ledger.prune(now)
     decision = plan_remediation(
@@ -206,7 +87,7 @@ async def plan_and_apply(rt: Runtime, rec: dict[str, Any], logger: Logger) -> No
     )
     extra: dict[str, Any] = {}
     if "similarCases" not in status:
-        others = [o for o in ctx.past if _key(o)[1] != name]
+        others = [o for o in ctx.past if key_of(o)[1] != name]
         llm = status.get("estimatedRecoveryMinutes")
         extra = {
             "similarCases": ctx.cases,
@@ -222,22 +103,6 @@ async def plan_and_apply(rt: Runtime, rec: dict[str, Any], logger: Logger) -> No
         await _start(rt, rec, decision, ctx, now, extra, logger)
     else:
         await _settle(rt, rec, decision, extra, logger)
-
-
-async def _write(rt: Runtime, rec: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    ns, name = _key(rec)
-    updated: dict[str, Any] = dict(await rt.kube.patch_recovery_status(ns, name, patch))
-    rt.track_phase(
-        str((rec.get("metadata") or {}).get("uid", "")),
-        str((updated.get("status") or {}).get("phase") or "Pending"),
-    )
-    return updated
-
-
-async def event(rt: Runtime, rec: Mapping[str, Any], reason: str, message: str) -> None:
-    from ..flow import post_event  # flow imports the hooks that import this module
-
-    await post_event(rt, rec, reason, message, None)
 
 
 def _refused_action(category: str) -> str:
@@ -267,7 +132,7 @@ async def _settle(
     kind, now = decision.kind, time.time()
     if kind == "wait":
         base.update(result=records.WAITING, nextAttemptAt=records.iso(now + decision.wait_seconds))
-        await _write(
+        await write_status(
             rt,
             rec,
             {**extra, "phase": "Remediating", "remediation": base, "message": decision.message},
@@ -277,12 +142,12 @@ async def _settle(
     if kind == "off":
         if rem.get("result") != records.OFF or extra:
             base["result"] = records.OFF
-            await _write(rt, rec, {**extra, "remediation": base})
+            await write_status(rt, rec, {**extra, "remediation": base})
         return
     if kind == "await-approval":
         if status.get("phase") != "AwaitingApproval" or extra:
             base["result"] = records.AWAITING
-            await _write(
+            await write_status(
                 rt,
                 rec,
                 {
@@ -317,10 +182,12 @@ async def _settle(
         base["result"] = records.EXHAUSTED
         message = decision.message
     base["finishedAt"] = base.get("finishedAt") or records.iso(now)
-    await _write(rt, rec, {**extra, "phase": phase, "remediation": base, "message": message[:1000]})
+    await write_status(
+        rt, rec, {**extra, "phase": phase, "remediation": base, "message": message[:1000]}
+    )
     metrics.RECOVERIES.labels(result=result).inc()
     await event(rt, rec, reason, message)
-    logger.info("remediation of %s ended: %s", _key(rec)[1], message)
+    logger.info("remediation of %s ended: %s", key_of(rec)[1], message)
 
 
 async def _start(
@@ -357,121 +224,7 @@ async def _start(
         "plan": records.plan_of(decision),
         "history": records.with_entry(records.history_of(status), entry),
     }
-    updated = await _write(
+    updated = await write_status(
         rt, rec, {**extra, "phase": "Remediating", "remediation": rem, "message": decision.message}
     )
     await create_named(rt, updated, logger, job)
-
-
-async def create_named(
-    rt: Runtime,
-    rec: Mapping[str, Any],
-    logger: Logger,
-    job: Mapping[str, Any] | None = None,
-) -> None:
-    """Create the Job status names (rebuilt when not given); 409 means it already exists."""
-    ns = _key(rec)[0]
-    status = rec.get("status") or {}
-    rem = dict(status.get("remediation") or {})
-    job_name, action = str(rem["jobName"]), str(rem.get("action", ""))
-    attempt = int(rem.get("attempts") or 0)
-    if job is None:
-        job = await rebuild(rt, rec, job_name, action, attempt)
-    try:
-        if job is None:
-            raise kube.KubeError(0, "the Job can no longer be rebuilt (its source is gone)")
-        await rt.kube.create_job(ns, job)
-    except kube.Conflict:
-        logger.info("Job %s already exists (created before a restart)", job_name)
-    except kube.Unavailable as exc:
-        logger.warning("creating Job %s: %s; will retry", job_name, exc)
-        schedule(rt, rec, UNAVAILABLE_RETRY_SECONDS, logger)
-        return
-    except kube.KubeError as exc:
-        msg = f"creating Job {job_name} failed: {exc.message or exc}"[:1000]
-        entry = {
-            **records.entry_for(records.history_of(status), job_name),
-            "result": records.FAILED,
-            "message": msg,
-            "finishedAt": records.iso(time.time()),
-        }
-        hist = records.with_entry(records.history_of(status), entry)
-        await _write(
-            rt,
-            rec,
-            {
-                "phase": "RemediationFailed",
-                "message": msg,
-                "remediation": {
-                    **rem,
-                    "result": records.FAILED,
-                    "message": msg,
-                    "history": hist,
-                    "finishedAt": entry["finishedAt"],
-                },
-            },
-        )
-        metrics.REMEDIATIONS.labels(action=action, result="failed").inc()
-        metrics.RECOVERIES.labels(result="failed").inc()
-        await event(rt, rec, event_reasons.REMEDIATION_FAILED, msg)
-        return
-    entry = {**records.entry_for(records.history_of(status), job_name), "result": records.RUNNING}
-    hist = records.with_entry(records.history_of(status), entry)
-    await _write(rt, rec, {"remediation": {**rem, "result": records.RUNNING, "history": hist}})
-    # One action counts once: our own Job starts it; its follow-up retry is the same action.
-    if job_name != retry_job_name(str(jobs_root(job)), attempt) or not (
-        catalog.CATALOG[action].authors_job
-    ):
-        metrics.REMEDIATIONS.labels(action=action, result="started").inc()
-    await event(
-        rt,
-        rec,
-        event_reasons.REMEDIATION_STARTED,
-        f"{action} (attempt {attempt}): created Job {job_name}",
-    )
-
-
-def jobs_root(job: Mapping[str, Any] | None) -> str:
-    return lineage(job or {})[0]
-
-
-async def rebuild(
-    rt: Runtime, rec: Mapping[str, Any], job_name: str, action: str, attempt: int
-) -> dict[str, Any] | None:
-    """The Job status names, rebuilt from the same inputs (deterministic, so the same body)."""
-    ctx = await context(rt, rec, done=max(0, attempt - 1))
-    if ctx.failure.job is None or action not in catalog.CATALOG:
-        return None
-    try:
-        shaped = shape(ctx.failure, action, rt.settings, ctx.done)
-    except (PlanError, PathRefused) as exc:
-        log.warning("cannot rebuild %s: %s", job_name, exc)
-        return None
-    decision = Decision("run", shaped, attempt, "rebuilt")
-    if job_name == retry_job_name(ctx.root, attempt):
-        return retry_job(decision, ctx.failure, root_name=ctx.root, root_uid=ctx.root_uid)
-    return first_job(decision, ctx.failure, rt.settings, root_name=ctx.root, root_uid=ctx.root_uid)
-
-
-def schedule(rt: Runtime, rec: Mapping[str, Any], delay: float, logger: Logger) -> None:
-    """Run `advance` again after delay (backoff, cooldown, rate limit); one timer per incident.
-    Timers live in rt.rechecks so that stopping the operator cancels them; status keeps the
-    state, and the resume after a restart plans again."""
-    ns, name = _key(rec)
-    key = f"remediation:{ns}/{name}"
-    old = rt.rechecks.get(key)
-    if old is not None and not old.done() and old is not asyncio.current_task():
-        old.cancel()
-
-    async def later() -> None:
-        try:
-            await asyncio.sleep(max(0.0, delay) + 0.01)
-            await advance(rt, rec, logger)
-        except kube.KubeError as exc:
-            logger.warning("remediation of %s deferred again: %s", name, exc)
-            schedule(rt, rec, UNAVAILABLE_RETRY_SECONDS, logger)
-        finally:
-            if rt.rechecks.get(key) is asyncio.current_task():
-                rt.rechecks.pop(key, None)
-
-    rt.rechecks[key] = asyncio.get_running_loop().create_task(later())

@@ -9,9 +9,12 @@ from typing import Any
 from .. import event_reasons, kube, metrics
 from ..runtime import Logger, Runtime
 from . import records
-from .executor import _key, _write, create_named, event, plan_and_apply, state_of
-from .jobs import LABEL_RECOVERY, job_condition, labels_of, lineage, retry_job_name
+from .executor import plan_and_apply
+from .launch import create_named
 from .ledger import Start
+from .naming import LABEL_RECOVERY, job_condition, labels_of, lineage, retry_job_name
+from .reporting import event, key_of, write_status
+from .state import state_of
 
 
 async def on_job_event(
@@ -67,7 +70,7 @@ async def job_finished(
         retry_name = retry_job_name(_root_of(rec), attempt)
         fingerprint = str((status.get("analysis") or {}).get("fingerprint") or "")
         # The follow-up Job counts against the namespace's rate limit like any other.
-        state_of(rt).ledger.record(Start(now, _key(rec)[0], _key(rec)[1], _root_of(rec),
+        state_of(rt).ledger.record(Start(now, key_of(rec)[0], key_of(rec)[1], _root_of(rec),
                                          fingerprint))
         nxt = {
             "action": action,
@@ -77,7 +80,7 @@ async def job_finished(
             "result": records.STARTING,
             "parameters": entry.get("parameters") or {},
         }
-        updated = await _write(
+        updated = await write_status(
             rt,
             rec,
             {
@@ -100,7 +103,7 @@ async def job_finished(
         msg = (
             f"{action} worked: Job {job_name} completed ({seconds:.0f}s after the failure was seen)"
         )
-        await _write(
+        await write_status(
             rt,
             rec,
             {
@@ -118,7 +121,7 @@ async def job_finished(
         metrics.RECOVERIES.labels(result="recovered").inc()
         metrics.RECOVERY_DURATION.observe(seconds)
         await event(rt, rec, event_reasons.RECOVERED, msg)
-        logger.info("%s recovered by %s", _key(rec)[1], action)
+        logger.info("%s recovered by %s", key_of(rec)[1], action)
         return
     msg = f"attempt {attempt} ({action}) failed: Job {job_name}: {reason}"
     await event(rt, rec, event_reasons.REMEDIATION_FAILED, msg)
@@ -137,7 +140,7 @@ async def job_finished(
     else:
         patch["phase"] = "RemediationFailed"
         metrics.RECOVERIES.labels(result="failed").inc()
-    updated = await _write(rt, rec, patch)
+    updated = await write_status(rt, rec, patch)
     if is_retry:
         await plan_and_apply(rt, updated, logger)
 
@@ -161,7 +164,7 @@ async def _reclassify(
     from .. import status as st
     from ..collect import collect_target
 
-    ns = _key(rec)[0]
+    ns = key_of(rec)[0]
     meta = job.get("metadata") or {}
     s = rt.settings
     try:

@@ -7,9 +7,11 @@ from typing import Any
 
 from ..settings import Settings
 from . import catalog
-from .jobs import PlanError, build_claim_job, build_retry_job
+from .claim_jobs import build_claim_job
 from .ledger import StartLedger
 from .policy import Decision, decide, effective_max_attempts, effective_mode
+from .resources import PlanError
+from .retry_jobs import build_retry_job
 from .shaping import Failure
 
 

@@ -6,7 +6,7 @@ import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import jobs
+from . import naming
 from .history import parse_time
 from .policy import Decision
 
@@ -83,4 +83,4 @@ def last_finished_at(status: Mapping[str, Any], default: float) -> float:
 
 
 def is_claim_job(job: Mapping[str, Any]) -> bool:
-    return jobs.labels_of(job).get(jobs.LABEL_ROLE) == jobs.ROLE_REMEDIATION
+    return naming.labels_of(job).get(naming.LABEL_ROLE) == naming.ROLE_REMEDIATION

@@ -9,14 +9,14 @@ from typing import Any
 
 from ..settings import Settings
 from . import catalog
-from .jobs import (
+from .paths import ClaimPath, PathRefused, locate_in_claim
+from .resources import (
     PlanError,
     ResourceChange,
     find_container,
     plan_deadline_raise,
     plan_resource_raise,
 )
-from .paths import ClaimPath, PathRefused, locate_in_claim
 
 _QUOTED_PATH = re.compile(r"""['"\u2018\u2019\u201c\u201d`](/[^'"\u2018\u2019\u201c\u201d`]*)""")
 _BARE_PATH = re.compile(r"(?<![\w/.])(/[^\s'\"`]+)")

@@ -23,8 +23,15 @@ def _keep(kind: str) -> _Builder:
     return lambda m: m.group("pre") + _tag(kind) + (m.groupdict().get("post") or "")
 
 
+# Shell errors name an unset variable after "KEY:"; the words that follow are the diagnosis.
+_SHELL_DIAGNOSTICS = ("parameter null or not set", "parameter not set", "unbound variable")
+
+
 def _generic(m: re.Match[str]) -> str:
     value = m.group("val")
+    following = (value + m.string[m.end() : m.end() + 32]).lower()
+    if following.startswith(_SHELL_DIAGNOSTICS):
+        return m.group(0)
     quote = value[0] if value[:1] in {"'", '"'} else ""
     inner = value[1:-1] if quote else value
     lowered = inner.lower()

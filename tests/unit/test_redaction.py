@@ -217,6 +217,16 @@ def test_placeholders_are_left_alone() -> None:
         assert redact(line) == line
 
 
+def test_shell_errors_about_unset_secrets_stay_readable() -> None:
+    for line in (
+        "deploy.sh: line 12: DEPLOY_TOKEN: parameter null or not set",
+        "/bin/sh: 1: NPM_TOKEN: parameter not set",
+        "script.sh: line 3: API_TOKEN: unbound variable",
+    ):
+        assert redact(line) == line
+    assert "s3cr3t-value" not in redact("API_TOKEN: s3cr3t-value unbound variable")
+
+
 def test_every_kind_has_a_rule_and_no_double_tagging() -> None:
     assert {
         "bearer-token", "basic-auth-url", "aws-access-key-id", "aws-secret-access-key",

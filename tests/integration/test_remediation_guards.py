@@ -6,11 +6,10 @@ import asyncio
 import re
 from typing import Any
 
-from test_remediation_flow import FAST, OOM, our_jobs, wait_job
-
 from kmock_cluster import NS, list_recoveries, wait_recovery
 from pipeline_recovery.incidents import recovery_name
 from pipeline_recovery.workloads import ContainerRun
+from remediation_helpers import FAST, OOM, our_jobs, wait_job
 
 NET_LOG = "npm ERR! code ECONNRESET\nnpm ERR! network aborted: socket hang up\n"
 

@@ -111,6 +111,13 @@ def test_every_category_has_a_policy_row_of_catalog_actions() -> None:
             "ENOENT: no such file or directory, open '/workspace/.npm/_cacache/x'",
             catalog.CLEAR_CACHE,
         ),
+        (
+            # The seed's npm build: the cache directory itself is missing, so it is created.
+            "missing-file",
+            "npm ERR! enoent ENOENT: no such file or directory, "
+            "mkdir '/workspace/node_modules/.cache'",
+            catalog.CREATE_DIRECTORY,
+        ),
         ("dependency-resolution", "npm ERR! code EINTEGRITY", catalog.CLEAR_CACHE),
         ("dependency-resolution", "ERESOLVE unable to resolve dependency tree", catalog.NONE),
         ("compile-error", "error TS2304", catalog.NONE),
@@ -125,6 +132,27 @@ def test_action_per_category(category: str, evidence: str, action: str) -> None:
     decision = plan(failure(category, evidence_text=evidence))
     assert decision.shaped.action == action
     assert decision.kind == ("manual" if action == catalog.NONE else "run")
+
+
+SEED_NPM_EVIDENCE = (
+    "npm ERR! enoent ENOENT: no such file or directory, mkdir '/workspace/node_modules/.cache'"
+)
+
+
+@pytest.mark.parametrize("suggestion", [None, catalog.CLEAR_CACHE])
+def test_missing_cache_directory_is_created_not_cleared(suggestion: str | None) -> None:
+    f = failure("missing-file", evidence_text=SEED_NPM_EVIDENCE, suggestion=suggestion)
+    d = plan(f)
+    assert d.shaped.action == catalog.CREATE_DIRECTORY
+    assert dict(d.shaped.parameters) == {"claim": "workspace", "path": "node_modules/.cache"}
+    assert any("nothing to clear" in n for n in d.notes)
+    built = first_job(d, f, SETTINGS, root_name="build-7", root_uid="u")
+    assert built["spec"]["template"]["spec"]["containers"][0]["command"] == [
+        "mkdir",
+        "-p",
+        "--",
+        "/mnt/target/node_modules/.cache",
+    ]
 
 
 def test_missing_file_directory_params() -> None:

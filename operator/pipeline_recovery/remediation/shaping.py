@@ -115,6 +115,11 @@ def _shape_claim_action(failure: Failure, action: str) -> Shaped:
     paths = candidate_paths(failure)
     if action == catalog.CLEAR_CACHE:
         roots = [root for p in paths if (root := _cache_root(p))]
+        missing = paths[0].rstrip("/") if paths else ""
+        if failure.category == "missing-file" and missing and _cache_root(missing) == missing:
+            # The cache directory itself is what is missing: there is nothing in it to clear,
+            # and `find` on it would fail; creating it (create-directory) is the remedy.
+            raise PlanError("the cache directory itself is missing; nothing to clear")
         if not roots and _CORRUPT_CACHE.search(failure.evidence_text or ""):
             spec = find_container(_pod_spec(failure), failure.container) if failure.job else {}
             env = {e.get("name"): e.get("value") for e in spec.get("env") or () if "value" in e}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import json
 import logging
 import sys
 import tempfile
@@ -23,18 +24,16 @@ DONE = DIAGNOSED_PHASES | {"Error"}
 # The demo runs in Auto mode: Diagnosed is a passing state until remediation has decided.
 SETTLED = DONE - {"Remediating", "Diagnosed"}
 
+# The seed's npm build failure, verbatim.
 NPM_ENOENT = """\
-> frontend@2.3.0 build /workspace
-> npm run lint && webpack --mode production
-
 npm ERR! code ENOENT
-npm ERR! syscall open
-npm ERR! path /workspace/package.json
+npm ERR! syscall mkdir
+npm ERR! path /app/node_modules/.cache
 npm ERR! errno -2
-npm ERR! enoent ENOENT: no such file or directory, open '/workspace/package.json'
+npm ERR! enoent ENOENT: no such file or directory, mkdir '/app/node_modules/.cache'
 npm ERR! enoent This is related to npm not being able to find a file.
-npm ERR! A complete log of this run can be found in: /root/.npm/_logs/debug-0.log
 """
+NPM_CLAIM = "npm-cache"
 NETWORK = """\
 Collecting requests==2.32.3
   Retrying (Retry(total=4)) after connection broken by 'ConnectTimeoutError(
@@ -103,6 +102,22 @@ async def _wait(cluster: Any, count: int, phases: frozenset[str], deadline: floa
     return items
 
 
+def _npm_build_job(runs: Any) -> dict[str, Any]:
+    """The npm build with node_modules on a PersistentVolumeClaim: what lets create-directory
+    act (a path outside any claim would only get a diagnosis)."""
+    from pipeline_recovery.workloads import job_body
+
+    job = job_body(NS, "frontend-build", runs)
+    pod_spec = job["spec"]["template"]["spec"]
+    pod_spec["securityContext"] = {"runAsUser": 1000, "runAsGroup": 1000}  # node image's user
+    build = pod_spec["containers"][0]
+    build.update(command=["npm", "run", "build"], workingDir="/app",
+                 volumeMounts=[{"name": "node-modules", "mountPath": "/app/node_modules"}])
+    pod_spec["volumes"] = [{"name": "node-modules",
+                            "persistentVolumeClaim": {"claimName": NPM_CLAIM}}]
+    return job
+
+
 async def _finish_remediation_jobs(cluster: Any, seen: set[str]) -> None:
     """Stand in for the cluster: the Jobs the operator started for a recovery run and pass."""
     jobs = (await cluster.get(f"/apis/batch/v1/namespaces/{NS}/jobs"))["items"]
@@ -111,6 +126,19 @@ async def _finish_remediation_jobs(cluster: Any, seen: set[str]) -> None:
         if INCIDENT_LABEL in (job["metadata"].get("labels") or {}) and name not in seen:
             seen.add(name)
             await cluster.finish_job(NS, name, succeeded=True)
+
+
+async def _print_own_jobs(cluster: Any, recovery: dict[str, Any]) -> None:
+    """The argv of the Jobs remediation authored itself (mkdir, clear-cache): no shell, no log
+    text, a path validated to stay inside the claim."""
+    history = ((recovery.get("status") or {}).get("remediation") or {}).get("history") or ()
+    for name in (h["jobName"] for h in history if h.get("jobName", "").startswith(
+            recovery["metadata"]["name"] + "-")):
+        job = await cluster.get(f"/apis/batch/v1/namespaces/{NS}/jobs/{name}")
+        spec = job["spec"]["template"]["spec"]
+        print(f"\n$ kubectl get job {name} -n ci -o jsonpath="
+              "'{.spec.template.spec.containers[0].command}{.spec.template.spec.volumes}'")
+        print(json.dumps(spec["containers"][0]["command"]), json.dumps(spec["volumes"]))
 
 
 async def _demo(timeout: float) -> int:
@@ -135,7 +163,16 @@ async def _demo(timeout: float) -> int:
             print("creating failing pipeline steps: npm build (ENOENT), pip install (network), "
                   "pytest (test failure), gradle (OOMKilled), deploy (image pull), "
                   "and an inline log from an external CI ...")
-            await cluster.failed_job(NS, "frontend-build", [ContainerRun(log=NPM_ENOENT)])
+            await cluster.create(f"/api/v1/namespaces/{NS}/persistentvolumeclaims", {
+                "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": NPM_CLAIM, "namespace": NS},
+                "spec": {"accessModes": ["ReadWriteOnce"],
+                         "resources": {"requests": {"storage": "1Gi"}}},
+            })
+            npm = [ContainerRun(log=NPM_ENOENT, image="node:20")]
+            npm_job = await cluster.create(f"/apis/batch/v1/namespaces/{NS}/jobs",
+                                           _npm_build_job(npm))
+            await cluster.finish_job(NS, "frontend-build", npm, succeeded=False, job=npm_job)
             await cluster.failed_job(NS, "api-deps", [ContainerRun(name="pip", log=NETWORK,
                                                                    image="python:3.12")])
             await cluster.failed_job(NS, "api-tests", [ContainerRun(name="pytest", log=TESTS,
@@ -172,6 +209,7 @@ async def _demo(timeout: float) -> int:
         print(f"\n$ kubectl get pipelinerecovery {first['metadata']['name']} -n ci -o yaml "
               "# status only")
         print(yaml.safe_dump({"status": first["status"]}, sort_keys=False, width=100).rstrip())
+        await _print_own_jobs(cluster, first)
         recovered = sorted((i for i in items if (i.get("status") or {}).get("phase")
                             == "Recovered"), key=lambda i: i["status"]["remediation"]["action"])
         for item in recovered[-1:]:  # one automatic recovery, as remediation recorded it

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
 
@@ -13,15 +13,7 @@ from pipeline_recovery.redaction import redact
 from pipeline_recovery.taxonomy import CATEGORIES
 
 # The remediation catalog's action names (issue 5). The LLM may suggest one; policy decides.
-CATALOG_ACTIONS: tuple[str, ...] = (
-    "retry",
-    "retry-with-more-memory",
-    "retry-with-more-storage",
-    "retry-with-longer-deadline",
-    "create-directory",
-    "clear-cache",
-    "none",
-)
+# A Literal so pydantic rejects anything else; tests pin it to remediation.catalog.CATALOG.
 SuggestedAction = Literal[
     "retry",
     "retry-with-more-memory",
@@ -31,6 +23,7 @@ SuggestedAction = Literal[
     "clear-cache",
     "none",
 ]
+CATALOG_ACTIONS: tuple[str, ...] = get_args(SuggestedAction)
 MAX_CONTENT_CHARS = 16_000
 MAX_ESTIMATED_MINUTES = 7 * 24 * 60
 

@@ -9,7 +9,15 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline_recovery import event_reasons, hooks, incidents, kube, logging_setup, metrics
+from pipeline_recovery import (
+    event_reasons,
+    hooks,
+    incidents,
+    kube,
+    logging_setup,
+    metrics,
+    stage_clock,
+)
 from pipeline_recovery import status as st
 from pipeline_recovery.collect import Collected, collect_inline, collect_target
 from pipeline_recovery.labels import API_VERSION, EVENT_COMPONENT, KIND
@@ -51,6 +59,7 @@ async def on_workload_event(rt: Runtime, kind: str, body: Mapping[str, Any],
         if verdict.recheck_in is not None:
             _schedule_recheck(rt, body, verdict.recheck_in, logger)
     if incident is not None:
+        stage_clock.mark(f"{incident.namespace}/{incident.name}", "event_seen")
         await ensure_recovery(rt, incident, logger)
 
 
@@ -68,6 +77,7 @@ async def ensure_recovery(rt: Runtime, incident: incidents.Incident,
     except kube.Unavailable as exc:
         raise RetryLater(str(exc)) from exc
     rt.known_targets.add(key)
+    stage_clock.mark(f"{incident.namespace}/{incident.name}", "recovery_created")
     logger.info("%s %s failed (%s): created PipelineRecovery %s", incident.kind, incident.name,
                 incident.reason, incident.recovery_name)
     return True
@@ -140,6 +150,8 @@ async def diagnose(rt: Runtime, body: Mapping[str, Any], logger: Logger
     meta, spec = body.get("metadata") or {}, body.get("spec") or {}
     ns, gen = str(meta.get("namespace")), int(meta.get("generation") or 1)
     target, inline = spec.get("target") or {}, spec.get("log") or {}
+    clock_key = f"{ns}/{target.get('name') or meta.get('name')}"
+    stage_clock.mark(clock_key, "handler_started")
     what = f"{target.get('kind')} {target.get('name')}" if target else "inline log"
     current = dict(body.get("status") or {})
     written = await _write(rt, body, st.phase_status(
@@ -162,6 +174,7 @@ async def diagnose(rt: Runtime, body: Mapping[str, Any], logger: Logger
         logger.exception("collecting evidence of %s failed", what)
         return await _fail(rt, body, f"collecting evidence of {what} failed: {exc}",
                            "CollectFailed")
+    stage_clock.mark(clock_key, "collected")
 
     body = {**body, "status": (await _write(rt, body, {"phase": "Diagnosing",
                                                        "observedGeneration": gen}))["status"]}
@@ -176,6 +189,7 @@ async def diagnose(rt: Runtime, body: Mapping[str, Any], logger: Logger
     except Exception as exc:
         logger.exception("diagnosing %s failed", what)
         return await _fail(rt, body, f"diagnosing {what} failed: {exc}", "DiagnosisFailed")
+    stage_clock.mark(clock_key, "classified")
 
     diag = result.diagnosis
     logging_setup.bind_incident(category=diag.category)
@@ -194,6 +208,7 @@ async def diagnose(rt: Runtime, body: Mapping[str, Any], logger: Logger
         **result.status,
     }
     updated = await _write(rt, body, patch)
+    stage_clock.mark(clock_key, "status_patched")
     first = body.get("status", {}).get("phase") not in st.DIAGNOSED_PHASES
     if first:
         kind = str(target.get("kind") or "Inline")

@@ -4,6 +4,7 @@ remediate. Resumable: every step starts from what status already says."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from collections.abc import Mapping
@@ -105,6 +106,27 @@ def _schedule_recheck(rt: Runtime, pod: Mapping[str, Any], delay: float,
 
 
 # -- PipelineRecovery ---------------------------------------------------------------------------
+def index_entry(body: Mapping[str, Any]) -> dict[str, Any]:
+    """One PipelineRecovery in the in-memory index, by namespace: what past-incident readers
+    use (spec, status, identity), without kopf's annotations or managed fields."""
+    meta = body.get("metadata") or {}
+    slim = {k: meta[k] for k in ("name", "namespace", "uid", "creationTimestamp", "labels")
+            if k in meta}
+    return {str(meta.get("namespace")): {
+        "apiVersion": API_VERSION, "kind": KIND, "metadata": copy.deepcopy(slim),
+        "spec": copy.deepcopy(dict(body.get("spec") or {})),
+        "status": copy.deepcopy(dict(body.get("status") or {}))}}
+
+
+def past_recoveries(rt: Runtime, namespace: str) -> list[dict[str, Any]] | None:
+    """Every PipelineRecovery of the namespace from kopf's index (read-only copies: the index
+    keeps its own); None when there is no index (then read them from the API)."""
+    index = rt.recovery_index
+    if index is None:
+        return None
+    return [dict(o) for o in index.get(namespace, ())]
+
+
 def on_recovery_event(rt: Runtime, body: Mapping[str, Any], event_type: str | None) -> None:
     uid = str((body.get("metadata") or {}).get("uid", ""))
     phase = (body.get("status") or {}).get("phase")

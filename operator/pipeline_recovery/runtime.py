@@ -33,6 +33,9 @@ class Runtime:
     known_targets: set[str] = field(default_factory=set)
     rechecks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     phases: dict[str, str] = field(default_factory=dict)  # PipelineRecovery uid -> phase
+    # kopf's index of every PipelineRecovery (namespace -> compact bodies, flow.index_entry);
+    # complete before any handler runs, live after. None until the first handler call.
+    recovery_index: Any = None
     # Room for the AI and remediation steps' process state (analyst, rate limiters, ...).
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -12,7 +12,8 @@ from pipeline_recovery import flow
 
 @kopf.on.event("batch", "v1", "jobs")
 async def job_event(body: kopf.Body, type: str, memo: Any,
-                    logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
+                    logger: logging.Logger | logging.LoggerAdapter[Any], **kwargs: Any) -> None:
+    memo.runtime.recovery_index = kwargs["recoveries_by_namespace"]  # remediation's outcome step
     await flow.on_workload_event(memo.runtime, "Job", body, type, logger)
 
 

@@ -3,8 +3,9 @@ classifier, bounded) and events; every gap is recorded, never fatal."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -163,28 +164,48 @@ async def collect_target(client: kube.KubeClient, clf: Scanner, namespace: str, 
         out.target_found = False
         out.target_error = f"not allowed to read {kind} {name}: {exc.message}"
 
-    if out.target is not None:
-        if kind == "Job":
-            pods = await client.list_job_pods(namespace, name, uid)
-            failed = [p for p in pods if _pod_failed(p)]
-            failed.sort(key=lambda p: p.get("metadata", {}).get("creationTimestamp", ""),
-                        reverse=True)
-            out.pods = list(failed[:MAX_PODS])
-        else:
-            out.pods = [out.target]
-        if out.pods:
-            out.primary_pod = out.pods[0].get("metadata", {}).get("name")
-        for pod in out.pods:
-            pod_name = str(pod.get("metadata", {}).get("name"))
-            for container, previous in failed_containers(pod):
-                read, scan = await _read_log(client, clf, namespace, pod_name, container,
-                                             previous, limit_bytes, tail_lines)
-                out.reads.append(read)
-                if scan is not None:
-                    out.scans.append(scan)
-
-    out.events = await _events(client, namespace, kind, name, uid, out.pods)
+    # The reads are independent: under a burst of incidents, doing them one after the other
+    # put every round trip of a loaded API server on the incident's latency.
+    own_events = asyncio.ensure_future(_events(client, namespace, [(kind, name, uid)]))
+    try:
+        if out.target is not None:
+            if kind == "Job":
+                pods = await client.list_job_pods(namespace, name, uid)
+                failed = [p for p in pods if _pod_failed(p)]
+                failed.sort(key=lambda p: p.get("metadata", {}).get("creationTimestamp", ""),
+                            reverse=True)
+                out.pods = list(failed[:MAX_PODS])
+            else:
+                out.pods = [out.target]
+            if out.pods:
+                out.primary_pod = out.pods[0].get("metadata", {}).get("name")
+        wanted = [("Pod", str(p.get("metadata", {}).get("name")), p.get("metadata", {}).get("uid"))
+                  for p in out.pods if kind == "Job"]
+        logs = [_read_log(client, clf, namespace, str(pod.get("metadata", {}).get("name")),
+                          container, previous, limit_bytes, tail_lines)
+                for pod in out.pods for container, previous in failed_containers(pod)]
+        pod_events, *results = await _all(_events(client, namespace, wanted), *logs)
+        events = [*await own_events, *pod_events]
+    finally:
+        own_events.cancel()  # a no-op once done; on failure nothing is left running
+    for read, scan in results:
+        out.reads.append(read)
+        if scan is not None:
+            out.scans.append(scan)
+    events.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("firstTimestamp") or ""))
+    out.events = events[-50:]
     return out
+
+
+async def _all(*steps: Awaitable[Any]) -> list[Any]:
+    """Results in order; the first failure cancels the rest and propagates as it is."""
+    tasks = [asyncio.ensure_future(s) for s in steps]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        raise
 
 
 async def _read_log(client: kube.KubeClient, clf: Scanner, namespace: str, pod: str,
@@ -210,19 +231,15 @@ async def _read_log(client: kube.KubeClient, clf: Scanner, namespace: str, pod: 
     return read, scan
 
 
-async def _events(client: kube.KubeClient, namespace: str, kind: str, name: str,
-                  uid: str | None, pods: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    wanted = [(kind, name, uid)]
-    wanted += [("Pod", str(p.get("metadata", {}).get("name")), p.get("metadata", {}).get("uid"))
-               for p in pods if kind == "Job"]
+async def _events(client: kube.KubeClient, namespace: str,
+                  wanted: Sequence[tuple[str, str, str | None]]) -> list[Mapping[str, Any]]:
     events: list[Mapping[str, Any]] = []
     for k, n, u in wanted:
         try:
             events.extend(await client.list_events(namespace, k, n, u))
         except (kube.Forbidden, kube.NotFound) as exc:
             logger.warning("events of %s %s unavailable: %s", k, n, exc)
-    events.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("firstTimestamp") or ""))
-    return events[-50:]
+    return events
 
 
 def collect_inline(clf: Scanner, text: str, container: str | None, max_bytes: int) -> Collected:

@@ -23,6 +23,23 @@ def _priority() -> int:
     return int(time.time() * 1000) % 10**9 * 1000 + random.randint(0, 999)  # noqa: S311
 
 
+def credentials_problem() -> str | None:
+    """None when kopf's login will find credentials (in-cluster service account or kubeconfig);
+    else why not, in one line. kopf would only log a failed login and wait for ever."""
+    import kopf
+
+    settings, quiet = kopf.OperatorSettings(), logging.getLogger("pipeline_recovery.login")
+    try:
+        if (kopf.login_with_service_account(settings=settings, logger=quiet)
+                or kopf.login_with_kubeconfig(settings=settings, logger=quiet)):
+            return None
+    except Exception as exc:  # unreadable kubeconfig: YAML errors, missing files, bad fields
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return f"cannot read the cluster credentials: {type(exc).__name__}: {first}"
+    return ("no cluster credentials found: not in a cluster (no service account), "
+            "KUBECONFIG unset and no ~/.kube/config")
+
+
 def run_operator(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {}
     if args.namespace:
@@ -46,6 +63,10 @@ def run_operator(args: argparse.Namespace) -> int:
             print(f"pipeline-recovery: metrics port {settings.metrics_port}: {exc}",
                   file=sys.stderr)
             return 2
+    problem = credentials_problem()
+    if problem is not None:
+        print(f"pipeline-recovery: {problem}", file=sys.stderr)
+        return 2
     rt = Runtime(settings)
     clusterwide = settings.all_namespaces or not settings.namespaces
     try:

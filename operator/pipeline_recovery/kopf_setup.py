@@ -38,11 +38,23 @@ def configure(settings: kopf.OperatorSettings, rt: Runtime) -> None:
         settings.persistence.consistency_timeout = 1.0
 
 
+def _has_credentials(info: kopf.ConnectionInfo) -> bool:
+    """Whether the connection carries a token, basic auth or a client certificate of its own;
+    none of them and a plain-http server (the emulator) means there is nothing to add."""
+    if info.server.startswith("http://"):
+        return True
+    return bool(info.token or info.username or info.certificate_path or info.certificate_data)
+
+
 def login(rt: Runtime, **kwargs: Any) -> Any:
     """The emulator's endpoint when given, else the service account, else kubeconfig."""
     info = rt.connection
     if info is None:
         info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    if info is not None and not _has_credentials(info):
+        # kopf's kubeconfig reader cannot run exec plugins or auth-providers (EKS, GKE, OIDC);
+        # the official client library can, and hands back the token they produced.
+        info = kopf.login_via_client(**kwargs) or info
     if info is None:  # retrying cannot make credentials appear: stop with one clear line
         raise kopf.PermanentError("no cluster credentials: no in-cluster service account, "
                                   "no KUBECONFIG and no ~/.kube/config")

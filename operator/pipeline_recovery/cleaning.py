@@ -35,6 +35,20 @@ def clean_line(raw: bytes | str, limit: int = MAX_LINE_CHARS) -> str:
         text = text[: limit - 1] + "…"
     return text
 
+# The same marks on a raw line, only where cleaning cannot change the verdict: printable ASCII
+# up to the mark, and a mark that is complete whatever follows (so a match here implies
+# is_warning_line(clean_line(raw)) as long as the line has no carriage return).
+_RAW_WARNING = re.compile(
+    rb"[ \t]*(?:[!-~]+[ \t]+){0,2}?(?:npm WARN|pnpm WARN|yarn warn|::warning|##\[warning\]|"
+    rb"\[(?:WARN(?:ING)?|[Ww]arn(?:ing)?)\]|[Ww]arning:|(?:warning|W\d{4})(?= +[!-~])|"
+    rb"WARN(?:ING)?(?:$|(?=[ \t!-/:-@\[-^`{-~])))", re.MULTILINE
+)
+
+
+def is_raw_warning(block: bytes, start: int, end: int) -> bool:
+    """Whether block[start:end] (one raw line) is surely a warning line once cleaned."""
+    return _RAW_WARNING.match(block, start, end) is not None and block.find(b"\r", start, end) < 0
+
 
 def is_warning_line(text: str) -> bool:
     """A line the tool itself marks as a warning: weak evidence of a root cause."""

@@ -8,58 +8,13 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from pipeline_recovery.patterns import PatternError, Rule
+from pipeline_recovery.scan_forms import scan_form
 
-# Colour codes may sit where a rule has whitespace, so the scan form tolerates them there;
-# the confirming match runs on the cleaned line with the rule's own regex.
-_ANSI_OPT = r"(?:\x1b\[[0-9;]*m)*"
-_SPACE = f"(?:{_ANSI_OPT}[ \\t]{_ANSI_OPT})"
-_WS = f"(?:{_ANSI_OPT}[ \\t\\r\\f\\v]{_ANSI_OPT})"
+__all__ = ["ENGINES", "Engine", "EngineStream", "build_engine", "required_literals", "scan_form"]
 
-
-def scan_form(regex: str) -> str:
-    """The rule's regex as the scanners see it: captures dropped, negated classes kept on
-    one line, whitespace tolerant of colour codes, the match extended to the line's end
-    so every engine reports exactly one hit per rule and line."""
-    out: list[str] = []
-    i, n = 0, len(regex)
-    prefix = ""
-    lead = re.match(r"\(\?[imsx]+\)", regex)
-    if lead:
-        prefix, i = lead.group(0), lead.end()
-    while i < n:
-        ch = regex[i]
-        if ch == "\\" and i + 1 < n:
-            nxt = regex[i + 1]
-            if nxt == "x":
-                out.append(regex[i:i + 4])
-                i += 4
-                continue
-            out.append(_WS if nxt == "s" else regex[i:i + 2])
-            i += 2
-        elif ch == "[":
-            j = i + 1
-            negated = j < n and regex[j] == "^"
-            if negated:
-                j += 1
-            if j < n and regex[j] == "]":
-                j += 1
-            while j < n and regex[j] != "]":
-                j += 2 if regex[j] == "\\" else 1
-            body = regex[i + 1:j]
-            out.append("[^\\n" + body[1:] + "]" if negated else "[" + body + "]")
-            i = j + 1
-        elif regex.startswith("(?P<", i):
-            out.append("(?:")
-            i = regex.index(">", i) + 1
-        elif ch == " ":
-            out.append(_SPACE)
-            i += 1
-        elif ch == "$":
-            i += 1  # the scan form runs on to the newline anyway; the confirming match checks
-        else:
-            out.append(ch)
-            i += 1
-    return f"{prefix}(?:{''.join(out)})[^\\n]*\\n"
+def engine_patterns(rules: Sequence[Rule]) -> tuple[list[str], list[int]]:
+    """The scan form of every rule, and the index of the rule each one belongs to."""
+    return [scan_form(rule.regex) for rule in rules], list(range(len(rules)))
 
 
 _PARSER: Any = getattr(re, "_parser")  # noqa: B009  (private, but the only parser of `re` syntax)
@@ -67,7 +22,7 @@ _LITERAL: Any = getattr(re, "_constants").LITERAL  # noqa: B009
 _BRANCH: Any = getattr(re, "_constants").BRANCH  # noqa: B009
 _SUBPATTERN: Any = getattr(re, "_constants").SUBPATTERN  # noqa: B009
 
-Hits = list[tuple[int, int]]  # (rule index, offset just past the line's newline in the block)
+Hits = list[tuple[int, int]]  # (rule index, end offset of a match in the block), any order
 
 
 class EngineStream(Protocol):
@@ -85,61 +40,68 @@ class Engine(Protocol):
 class _HsStream:
     def __init__(self, engine: HyperscanEngine) -> None:
         self._engine = engine
-        self._base = 0
         self._hits: Hits = []
-        # The binding keeps no reference to the handler or database: hold both here and
-        # hand the handler to every call, or the C side calls freed memory.
-        self._handler = self._on_match
-        self._stream: Any = engine.db.stream(match_event_handler=self._handler)
-        self._stream.__enter__()
+        owners = engine.owners
+        append = self._hits.append
 
-    def _on_match(self, rule: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
-        self._hits.append((rule, end - self._base))
+        # Runs once per match, in C's callback: keep it to one append.
+        def on_match(pattern: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
+            append((owners[pattern], end))
+
+        # The binding keeps no reference to the handler: hold it here for every call.
+        self._handler = on_match
 
     def scan(self, block: bytes) -> Hits:
-        self._hits = []
+        self._hits.clear()
         with self._engine.lock:  # a database's scratch space serves one scan at a time
-            self._stream.scan(block, match_event_handler=self._handler)
-        self._base += len(block)
-        return self._hits
+            self._engine.db.scan(block, match_event_handler=self._handler)
+        hits = list(self._hits)
+        self._hits.clear()
+        return hits
 
     def close(self) -> None:
-        with self._engine.lock:
-            self._stream.close(match_event_handler=self._handler)
+        return None
 
 
-# Compiling ~150 rules takes a second or two; a process reuses the database (and the lock
-# that guards its scratch space) for every Classifier built from the same table.
-_HS_CACHE: dict[tuple[bytes, ...], tuple[Any, threading.Lock]] = {}
+# Compiling the table takes a fraction of a second; a process reuses the database (and the
+# lock that guards its scratch space) for every Classifier built from the same table.
+_HS_CACHE: dict[tuple[str, ...], tuple[Any, threading.Lock]] = {}
 
 
-def _hs_compile(hyperscan: Any, rules: Sequence[Rule], exprs: Sequence[bytes]) -> Any:
+def _hs_compile(hyperscan: Any, rules: Sequence[Rule], exprs: Sequence[str],
+                owners: Sequence[int]) -> Any:
     flag = hyperscan.HS_FLAG_MULTILINE
-    db = hyperscan.Database(mode=hyperscan.HS_MODE_STREAM)
+    encoded = [expr.encode() for expr in exprs]
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     try:
-        db.compile(expressions=list(exprs), ids=list(range(len(exprs))),
-                   elements=len(exprs), flags=[flag] * len(exprs))
+        db.compile(expressions=encoded, ids=list(range(len(encoded))),
+                   elements=len(encoded), flags=[flag] * len(encoded))
     except hyperscan.error:
-        for rule, expr in zip(rules, exprs, strict=True):
+        for owner, expr in zip(owners, encoded, strict=True):
             try:
-                hyperscan.Database(mode=hyperscan.HS_MODE_STREAM).compile(
+                hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK).compile(
                     expressions=[expr], ids=[0], elements=1, flags=[flag])
             except hyperscan.error as exc:
+                rule = rules[owner]
                 raise PatternError(f"{rule.source}: rule {rule.id}: hyperscan: {exc}") from None
         raise
     return db
 
 
 class HyperscanEngine:
+    """One block-mode database of every scan form; each block is scanned in one call."""
+
     name = "hyperscan"
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         import hyperscan
 
-        exprs = tuple(scan_form(rule.regex).encode() for rule in rules)
-        cached = _HS_CACHE.get(exprs)
+        exprs, self.owners = engine_patterns(rules)
+        key = tuple(exprs)
+        cached = _HS_CACHE.get(key)
         if cached is None:
-            cached = _HS_CACHE[exprs] = (_hs_compile(hyperscan, rules, exprs), threading.Lock())
+            db = _hs_compile(hyperscan, rules, exprs, self.owners)
+            cached = _HS_CACHE[key] = (db, threading.Lock())
         self.db, self.lock = cached
 
     def open(self) -> EngineStream:
@@ -168,8 +130,8 @@ class Re2Engine:
         options.encoding = re2.Options.Encoding.LATIN1  # logs are bytes, not always UTF-8
         self._set = re2.Set.SearchSet(options)
         self._regexes = []
-        for rule in rules:
-            form = "(?m)" + scan_form(rule.regex)
+        patterns, self._owners = engine_patterns(rules)
+        for form in patterns:
             self._set.Add(form.encode())
             self._regexes.append(re2.compile(form.encode(), options))
         self._set.Compile()
@@ -177,7 +139,8 @@ class Re2Engine:
     def scan_block(self, block: bytes) -> Hits:
         hits: Hits = []
         for index in self._set.Match(block) or ():
-            hits.extend((index, m.end()) for m in self._regexes[index].finditer(block))
+            owner = self._owners[index]
+            hits.extend((owner, m.end()) for m in self._regexes[index].finditer(block))
         return hits
 
     def open(self) -> EngineStream:
@@ -226,16 +189,16 @@ class ReEngine:
     name = "re"
 
     def __init__(self, rules: Sequence[Rule]) -> None:
-        self._rules: list[tuple[re.Pattern[bytes], tuple[bytes, ...], bool]] = []
-        for rule in rules:
-            form = re.compile(("(?m)" + scan_form(rule.regex)).encode())
-            literals, caseless = required_literals(rule.regex)
-            self._rules.append((form, literals, caseless))
+        self._rules: list[tuple[int, re.Pattern[bytes], tuple[bytes, ...], bool]] = []
+        patterns, owners = engine_patterns(rules)
+        for form, owner in zip(patterns, owners, strict=True):
+            literals, caseless = required_literals(form)
+            self._rules.append((owner, re.compile(form.encode()), literals, caseless))
 
     def scan_block(self, block: bytes) -> Hits:
         hits: Hits = []
         lowered: bytes | None = None
-        for index, (form, literals, caseless) in enumerate(self._rules):
+        for index, form, literals, caseless in self._rules:
             if literals:
                 if caseless:
                     lowered = block.lower() if lowered is None else lowered

@@ -6,7 +6,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pipeline_recovery.cleaning import MAX_LINE_BYTES, clean_line, is_warning_line, split_lines
+from pipeline_recovery.cleaning import (
+    MAX_LINE_BYTES,
+    clean_line,
+    is_raw_warning,
+    is_warning_line,
+    split_lines,
+)
 from pipeline_recovery.model import Evidence, Signal
 from pipeline_recovery.patterns import Rule
 from pipeline_recovery.scan_engines import Engine
@@ -107,11 +113,14 @@ class LogStream:
         hits = self._engine_stream.scan(block)
         if self._pending:
             self._fill_pending(block)
-        if hits:
-            hits.sort(key=lambda hit: (hit[1], hit[0]))
-            self._confirm(block, hits)
         scan = self.scan
-        scan.lines += block.count(b"\n")
+        counted_to, line_no = 0, scan.lines
+        if hits:
+            rfind = block.rfind
+            # One candidate per rule and line, in line order (rule order within a line).
+            candidates = sorted({(rfind(b"\n", 0, end) + 1, index) for index, end in hits})
+            counted_to, line_no = self._confirm(block, candidates)
+        scan.lines = line_no + block.count(b"\n", counted_to)
         self._offset += len(block)
         if len(block) >= TAIL_BYTES:
             self._tail = block[-TAIL_BYTES:]
@@ -119,20 +128,27 @@ class LogStream:
             self._tail = (self._tail + block)[-TAIL_BYTES:]
         self._prev = self._tail[-CONTEXT_BYTES:]
 
-    def _confirm(self, block: bytes, hits: list[tuple[int, int]]) -> None:
+    def _confirm(self, block: bytes, candidates: list[tuple[int, int]]) -> tuple[int, int]:
+        """Confirm candidate lines with each rule's own regex; returns how far lines were
+        counted (byte offset in block) and the line count up to there."""
         scan = self.scan
         counted_to, line_no = 0, scan.lines
         cleaned: dict[int, str] = {}
-        for index, end in hits:
+        counts_of = self._counts
+        for start, index in candidates:
             if len(scan.signals) >= TOTAL_CAP:
-                return
-            counts = self._counts.setdefault(index, [0, 0])
-            if counts[0] >= PER_RULE_CAP and counts[1] >= WEAK_PER_RULE_CAP:
+                break
+            counts = counts_of.get(index)
+            if counts is None:
+                counts = counts_of[index] = [0, 0]
+            weak_full = counts[1] >= WEAK_PER_RULE_CAP
+            if weak_full and counts[0] >= PER_RULE_CAP:
                 continue
-            line_end = end - 1
-            start = block.rfind(b"\n", 0, line_end) + 1
-            line_no += block.count(b"\n", counted_to, start)
-            counted_to = start
+            line_end = block.find(b"\n", start)
+            # Most hits of a noisy rule are on warning lines once its weak slots are taken:
+            # drop those before decoding when the raw line is surely a warning.
+            if weak_full and is_raw_warning(block, start, line_end):
+                continue
             text = cleaned.get(start)
             if text is None:
                 text = cleaned[start] = clean_line(block[start:line_end], MAX_LINE_BYTES)
@@ -145,15 +161,18 @@ class LogStream:
             if counts[1 if weak else 0] >= (WEAK_PER_RULE_CAP if weak else PER_RULE_CAP):
                 continue
             counts[1 if weak else 0] += 1
-            captures = _captures(match)
+            line_no += block.count(b"\n", counted_to, start)
+            counted_to = start
             number = line_no + 1
             evidence = Evidence(source="log", text=clean_line(text), line=number,
-                                container=scan.container, pattern_id=rule.id, captures=captures)
+                                container=scan.container, pattern_id=rule.id,
+                                captures=_captures(match))
             priority = max(1, rule.priority // WEAK_DIVISOR) if weak else rule.priority
             scan.signals.append(Signal(rule.category, rule.id, priority, evidence,
                                        offset=self._offset + start))
             if number not in scan.candidate_windows and len(scan.candidate_windows) < WINDOW_CAP:
                 self._open_window(block, start, line_end, number)
+        return counted_to, line_no
 
     def _open_window(self, block: bytes, start: int, line_end: int, number: int) -> None:
         before_raw = self._prev + block[max(0, start - CONTEXT_BYTES):start] \

@@ -1,0 +1,150 @@
+"""Scan forms: what the multi-pattern engines search for, derived from each rule's regex."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_PARSER: Any = getattr(re, "_parser")  # noqa: B009  (private, but the only parser of `re` syntax)
+_C: Any = getattr(re, "_constants")  # noqa: B009
+_WS = frozenset(b" \t\n\r\x0b\x0c")
+# \s must not run over the newline: every form matches within one line.
+_CATEGORY = {_C.CATEGORY_DIGIT: r"\d", _C.CATEGORY_NOT_DIGIT: r"\D",
+             _C.CATEGORY_SPACE: r"\t\x0b\x0c\r ", _C.CATEGORY_NOT_SPACE: r"\S",
+             _C.CATEGORY_WORD: r"\w", _C.CATEGORY_NOT_WORD: r"\W"}
+_REPEATS = (_C.MAX_REPEAT, _C.MIN_REPEAT)
+_SAFE = frozenset("_-:,/'\"`<>=!@%&~;# ")
+
+
+def _char(code: int, in_class: bool = False) -> str:
+    ch = chr(code)
+    if ch.isalnum() or (ch in _SAFE and not (in_class and ch == "-")):
+        return ch
+    if code < 0x20 or code == 0x7F:
+        return f"\\x{code:02x}"
+    return ch if code > 0x7F else "\\" + ch
+
+
+def _class(items: Any) -> str:
+    negated, parts = False, []
+    for op, arg in items:
+        if op is _C.NEGATE:
+            negated = True
+        elif op is _C.LITERAL:
+            parts.append(_char(arg, True))
+        elif op is _C.RANGE:
+            parts.append(_char(arg[0], True) + "-" + _char(arg[1], True))
+        elif op is _C.CATEGORY:
+            parts.append(_CATEGORY[arg])
+        else:
+            raise ValueError(f"unsupported class item {op}")
+    # A negated class must not run over the newline: every form matches within one line.
+    return ("[^\\n" if negated else "[") + "".join(parts) + "]"
+
+
+def _quantifier(low: int, high: int) -> str:
+    if high is _C.MAXREPEAT or high == _C.MAXREPEAT:
+        return {0: "*", 1: "+"}.get(low, f"{{{low},}}")
+    return "?" if (low, high) == (0, 1) else f"{{{low},{high}}}"
+
+
+# Colour codes may sit around whitespace (a tool colours whole words); \s stays on the line.
+_CODES = r"(?:\x1b\[[0-9;]*m)*"
+SPACE = f"(?:{_CODES}[ \\t]{_CODES})"
+SPACE_CLASS = f"(?:{_CODES}[\\t\\x0b\\x0c\\r ]{_CODES})"
+
+
+def _unparse(seq: Any) -> str:
+    out: list[str] = []
+    for op, arg in seq:
+        if op is _C.LITERAL:
+            out.append(SPACE if arg == 0x20 else _char(arg))
+        elif op is _C.NOT_LITERAL:
+            out.append("[^\\n" + _char(arg, True) + "]")
+        elif op is _C.ANY:
+            out.append("[^\\n]")
+        elif op is _C.IN:
+            out.append(_class(arg) if arg != [(_C.CATEGORY, _C.CATEGORY_SPACE)] else SPACE_CLASS)
+        elif op is _C.AT:
+            continue  # anchors and \b: the confirming match checks them on the cleaned line
+        elif op is _C.SUBPATTERN:
+            out.append("(?:" + _unparse(arg[-1]) + ")")
+        elif op is _C.BRANCH:
+            out.append("(?:" + "|".join(_unparse(branch) for branch in arg[1]) + ")")
+        elif op in _REPEATS:
+            out.append("(?:" + _unparse(arg[2]) + ")" + _quantifier(arg[0], arg[1]))
+        else:
+            raise ValueError(f"unsupported regex construct {op}")
+    return "".join(out)
+
+
+def _trim(seq: list[Any]) -> list[Any]:
+    """Drop what may only extend a match at its ends (optional and repeated tails, anchors),
+    so an engine reports one end per occurrence, not one per byte of a trailing repeat."""
+    seq = [item for item in seq if item[0] is not _C.AT]
+    while seq:
+        op, arg = seq[-1]
+        if op is _C.SUBPATTERN:  # a group is only grouping here: splice its items in
+            seq = seq[:-1] + [item for item in arg[-1] if item[0] is not _C.AT]
+        elif op in _REPEATS:
+            seq = seq[:-1] + list(arg[2]) * arg[0]
+            if arg[0]:
+                break
+        else:
+            break
+    while seq and ((seq[0][0] in _REPEATS and seq[0][1][0] == 0) or (
+            seq[0][0] is _C.BRANCH and any(all(o is _C.AT for o, _ in b) for b in seq[0][1][1]))):
+        seq = seq[1:]  # a leading (?:^|[\s:]) or \s* only widens the match to the left
+    return seq
+
+
+def _is_gap(item: Any) -> bool:
+    op, arg = item
+    if op not in _REPEATS or arg[1] != _C.MAXREPEAT or len(arg[2]) != 1:
+        return False
+    inner_op, inner = arg[2][0]
+    return inner_op in (_C.ANY, _C.NOT_LITERAL) or (
+        inner_op is _C.IN and any(o is _C.NEGATE for o, _ in inner))
+
+
+def _literal_count(seq: Any) -> int:
+    total = 0
+    for op, arg in seq:
+        if op is _C.LITERAL and arg not in _WS:
+            total += 1
+        elif op is _C.SUBPATTERN:
+            total += _literal_count(arg[-1])
+        elif op is _C.BRANCH:
+            total += min(_literal_count(branch) for branch in arg[1])
+        elif op in _REPEATS and arg[0] >= 1:
+            total += _literal_count(arg[2])
+    return total
+
+
+def _best_piece(seq: list[Any]) -> list[Any]:
+    """The stretch between `.*`-like gaps with the most literal bytes: a gap makes the engine
+    track every line that holds what comes before it, so the form keeps one side only."""
+    pieces: list[list[Any]] = [[]]
+    for item in seq:
+        if _is_gap(item):
+            pieces.append([])
+        else:
+            pieces[-1].append(item)
+    return max(pieces, key=_literal_count) if len(pieces) > 1 else seq
+
+
+def _alternatives(seq: list[Any]) -> list[Any]:
+    if len(seq) == 1 and seq[0][0] is _C.BRANCH:
+        return list(seq[0][1][1])
+    return [seq]
+
+
+def scan_form(regex: str) -> str:
+    """The rule as the engines search for it: its regex with captures, anchors, trailing
+    repeats and the weaker side of `.*` gaps dropped, kept within one line, and tolerant of
+    colour codes around whitespace. Every line the rule matches once cleaned is found (codes
+    at whitespace, as tools print them); the confirming match judges the cleaned line."""
+    parsed = _PARSER.parse(regex)
+    prefix = "(?i)" if parsed.state.flags & re.IGNORECASE else ""
+    alternatives = [_trim(_best_piece(list(alt))) for alt in _alternatives(list(parsed))]
+    return prefix + "|".join(_unparse(alt) for alt in alternatives)

@@ -1,4 +1,4 @@
-"""Multi-pattern scan engines (Hyperscan stream mode, RE2 Set, `re` with a literal prefilter)."""
+"""Multi-pattern scan engines (Hyperscan block mode, RE2 Set, `re` with a literal prefilter)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from pipeline_recovery.scan_forms import scan_form
 
 __all__ = ["ENGINES", "Engine", "EngineStream", "build_engine", "required_literals", "scan_form"]
 
-def engine_patterns(rules: Sequence[Rule]) -> tuple[list[str], list[int]]:
+
+def engine_patterns(rules: Sequence[Rule], colour: bool = True) -> tuple[list[str], list[int]]:
     """The scan form of every rule, and the index of the rule each one belongs to."""
-    return [scan_form(rule.regex) for rule in rules], list(range(len(rules)))
+    return [scan_form(rule.regex, colour) for rule in rules], list(range(len(rules)))
 
 
 _PARSER: Any = getattr(re, "_parser")  # noqa: B009  (private, but the only parser of `re` syntax)
@@ -53,8 +54,11 @@ class _HsStream:
 
     def scan(self, block: bytes) -> Hits:
         self._hits.clear()
-        with self._engine.lock:  # a database's scratch space serves one scan at a time
-            self._engine.db.scan(block, match_event_handler=self._handler)
+        engine = self._engine
+        # Without an escape byte no colour code can split a phrase: the plain forms suffice.
+        db = engine.db if b"\x1b" in block else engine.plain_db
+        with engine.lock:  # a database's scratch space serves one scan at a time
+            db.scan(block, match_event_handler=self._handler)
         hits = list(self._hits)
         self._hits.clear()
         return hits
@@ -65,7 +69,7 @@ class _HsStream:
 
 # Compiling the table takes a fraction of a second; a process reuses the database (and the
 # lock that guards its scratch space) for every Classifier built from the same table.
-_HS_CACHE: dict[tuple[str, ...], tuple[Any, threading.Lock]] = {}
+_HS_CACHE: dict[tuple[str, ...], tuple[Any, Any, threading.Lock]] = {}
 
 
 def _hs_compile(hyperscan: Any, rules: Sequence[Rule], exprs: Sequence[str],
@@ -89,7 +93,8 @@ def _hs_compile(hyperscan: Any, rules: Sequence[Rule], exprs: Sequence[str],
 
 
 class HyperscanEngine:
-    """One block-mode database of every scan form; each block is scanned in one call."""
+    """Block-mode databases of every scan form (colour-tolerant, and plain for blocks without
+    escape bytes); each block is scanned in one call."""
 
     name = "hyperscan"
 
@@ -101,8 +106,9 @@ class HyperscanEngine:
         cached = _HS_CACHE.get(key)
         if cached is None:
             db = _hs_compile(hyperscan, rules, exprs, self.owners)
-            cached = _HS_CACHE[key] = (db, threading.Lock())
-        self.db, self.lock = cached
+            plain = _hs_compile(hyperscan, rules, engine_patterns(rules, False)[0], self.owners)
+            cached = _HS_CACHE[key] = (db, plain, threading.Lock())
+        self.db, self.plain_db, self.lock = cached
 
     def open(self) -> EngineStream:
         return _HsStream(self)

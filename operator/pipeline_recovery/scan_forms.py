@@ -50,29 +50,30 @@ def _quantifier(low: int, high: int) -> str:
 
 # Colour codes may sit around whitespace (a tool colours whole words); \s stays on the line.
 _CODES = r"(?:\x1b\[[0-9;]*m)*"
-SPACE = f"(?:{_CODES}[ \\t]{_CODES})"
-SPACE_CLASS = f"(?:{_CODES}[\\t\\x0b\\x0c\\r ]{_CODES})"
+_SPACES = {True: (f"(?:{_CODES}[ \\t]{_CODES})", f"(?:{_CODES}[\\t\\x0b\\x0c\\r ]{_CODES})"),
+           False: (" ", "[\\t\\x0b\\x0c\\r ]")}
 
 
-def _unparse(seq: Any) -> str:
+def _unparse(seq: Any, colour: bool) -> str:
+    space, space_class = _SPACES[colour]
     out: list[str] = []
     for op, arg in seq:
         if op is _C.LITERAL:
-            out.append(SPACE if arg == 0x20 else _char(arg))
+            out.append(space if arg == 0x20 else _char(arg))
         elif op is _C.NOT_LITERAL:
             out.append("[^\\n" + _char(arg, True) + "]")
         elif op is _C.ANY:
             out.append("[^\\n]")
         elif op is _C.IN:
-            out.append(_class(arg) if arg != [(_C.CATEGORY, _C.CATEGORY_SPACE)] else SPACE_CLASS)
+            out.append(_class(arg) if arg != [(_C.CATEGORY, _C.CATEGORY_SPACE)] else space_class)
         elif op is _C.AT:
             continue  # anchors and \b: the confirming match checks them on the cleaned line
         elif op is _C.SUBPATTERN:
-            out.append("(?:" + _unparse(arg[-1]) + ")")
+            out.append("(?:" + _unparse(arg[-1], colour) + ")")
         elif op is _C.BRANCH:
-            out.append("(?:" + "|".join(_unparse(branch) for branch in arg[1]) + ")")
+            out.append("(?:" + "|".join(_unparse(b, colour) for b in arg[1]) + ")")
         elif op in _REPEATS:
-            out.append("(?:" + _unparse(arg[2]) + ")" + _quantifier(arg[0], arg[1]))
+            out.append("(?:" + _unparse(arg[2], colour) + ")" + _quantifier(arg[0], arg[1]))
         else:
             raise ValueError(f"unsupported regex construct {op}")
     return "".join(out)
@@ -139,12 +140,13 @@ def _alternatives(seq: list[Any]) -> list[Any]:
     return [seq]
 
 
-def scan_form(regex: str) -> str:
+def scan_form(regex: str, colour: bool = True) -> str:
     """The rule as the engines search for it: its regex with captures, anchors, trailing
-    repeats and the weaker side of `.*` gaps dropped, kept within one line, and tolerant of
-    colour codes around whitespace. Every line the rule matches once cleaned is found (codes
-    at whitespace, as tools print them); the confirming match judges the cleaned line."""
+    repeats and the weaker side of `.*` gaps dropped, kept within one line, and (colour)
+    tolerant of colour codes around whitespace. Every line the rule matches once cleaned is
+    found (codes at whitespace, as tools print them); the confirming match judges the
+    cleaned line. Without an escape byte in the block both variants find the same lines."""
     parsed = _PARSER.parse(regex)
     prefix = "(?i)" if parsed.state.flags & re.IGNORECASE else ""
     alternatives = [_trim(_best_piece(list(alt))) for alt in _alternatives(list(parsed))]
-    return prefix + "|".join(_unparse(alt) for alt in alternatives)
+    return prefix + "|".join(_unparse(alt, colour) for alt in alternatives)

@@ -103,7 +103,8 @@ def test_phrase_split_by_colour_codes_is_found(engine: str) -> None:
     except ImportError:
         pytest.skip(f"{engine} is not installed")
     plain = b"build ok\nnpm ERR! code ELIFECYCLE\n"
-    coloured = b"build ok\n\x1b[1mnpm\x1b[22m \x1b[31mERR!\x1b[39m \x1b[35mcode\x1b[39m ELIFECYCLE\n"
+    coloured = (b"build ok\n\x1b[1mnpm\x1b[22m \x1b[31mERR!\x1b[39m "
+                b"\x1b[35mcode\x1b[39m ELIFECYCLE\n")
     for data in (plain, coloured):
         hits = [s for s in clf.scan_bytes(data).signals if s.rule_id == "generic-npm-elifecycle"]
         assert [s.evidence.text for s in hits] == ["npm ERR! code ELIFECYCLE"]
@@ -119,4 +120,5 @@ def test_rule_past_its_warning_slots_still_finds_the_real_error(engine: str) -> 
     warning = b"12:00:01 npm WARN optional SKIPPING fsevents@2.3.2: ENOENT skipped\n"
     data = warning * 500 + b"\x1b[33mWARN\x1b[0m cache ENOENT\n" + b"Error: ENOENT boom\n"
     hits = [s for s in clf.scan_bytes(data).signals if s.rule_id == "missing-file-enoent"]
-    assert [(s.evidence.line, s.priority < 20) for s in hits] == [(1, True), (2, True), (502, False)]
+    weak_and_lines = [(s.evidence.line, s.priority < 20) for s in hits]
+    assert weak_and_lines == [(1, True), (2, True), (502, False)]

@@ -46,6 +46,7 @@ async def on_workload_event(rt: Runtime, kind: str, body: Mapping[str, Any],
                             event_type: str | None, logger: Logger) -> None:
     """Any watch event of a Job or Pod; never writes to it."""
     if event_type == "DELETED":
+        rt.known_targets.discard(str((body.get("metadata") or {}).get("uid") or ""))
         return
     if incidents.is_ours(body):
         if kind == "Job":
@@ -64,6 +65,16 @@ async def on_workload_event(rt: Runtime, kind: str, body: Mapping[str, Any],
         await ensure_recovery(rt, incident, logger)
 
 
+# Only an optimisation (a 409 on create is the real guard), so forgetting is always safe.
+_KNOWN_TARGETS_MAX = 50_000
+
+
+def _remember(rt: Runtime, key: str) -> None:
+    if len(rt.known_targets) >= _KNOWN_TARGETS_MAX:
+        rt.known_targets.clear()
+    rt.known_targets.add(key)
+
+
 async def ensure_recovery(rt: Runtime, incident: incidents.Incident,
                           logger: Logger) -> bool:
     """Create the incident's PipelineRecovery unless it exists; True if this call created it."""
@@ -73,11 +84,11 @@ async def ensure_recovery(rt: Runtime, incident: incidents.Incident,
     try:
         await rt.kube.create_recovery(incident.namespace, incidents.recovery_body(incident))
     except kube.Conflict:
-        rt.known_targets.add(key)
+        _remember(rt, key)
         return False
     except kube.Unavailable as exc:
         raise RetryLater(str(exc)) from exc
-    rt.known_targets.add(key)
+    _remember(rt, key)
     stage_clock.mark(f"{incident.namespace}/{incident.name}", "recovery_created")
     logger.info("%s %s failed (%s): created PipelineRecovery %s", incident.kind, incident.name,
                 incident.reason, incident.recovery_name)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 
-import pytest
-
+from debian_tools import required_tool
 from pipeline_recovery import metrics
 
 # PromQL functions (Prometheus 2.x); a name followed by "(" outside this set is a typo.
@@ -72,10 +69,4 @@ def exported_series_names() -> set[str]:
 
 def promtool() -> str:
     """Path of promtool; skips (or fails under CI) when the prometheus package is missing."""
-    path = shutil.which("promtool")
-    if path:
-        return path
-    message = "promtool not found: install Debian's `prometheus` package (`.ci/run` does)"
-    if os.environ.get("CI"):
-        pytest.fail(message + " -- required when CI is set")
-    pytest.skip(message)
+    return required_tool("promtool")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import socket
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -18,6 +16,7 @@ import httpx
 import pytest
 import yaml
 
+from debian_tools import required_tool
 from kmock_cluster import NS, wait_recovery
 from pipeline_recovery import metrics
 from pipeline_recovery.incidents import recovery_name
@@ -45,13 +44,7 @@ def _free_port() -> int:
 
 
 def _prometheus_binary() -> str:
-    path = shutil.which("prometheus")
-    if path:
-        return path
-    message = "prometheus server not found: install Debian's `prometheus` package (`.ci/run` does)"
-    if os.environ.get("CI"):
-        pytest.fail(message + " -- required when CI is set")
-    pytest.skip(message)
+    return required_tool("prometheus")
 
 
 def _registry_value(name: str, **labels: str) -> float:

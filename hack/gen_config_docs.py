@@ -25,6 +25,8 @@ MEANINGS: dict[str, str] = {
     "all_namespaces": "Watch every namespace (the Deployment passes `--all-namespaces`).",
     "opt_out_label": "Jobs and Pods carrying this label (any value) are never turned into "
     "incidents.",
+    "watch_selector": "Label selector in `kubectl -l` syntax (`app=web,tier in (build,test),"
+    "!skip`); only Jobs and Pods whose own labels match become incidents. Empty: all.",
     "pod_grace_seconds": "How long a Pod may sit in CrashLoopBackOff, ImagePullBackOff, "
     "ErrImagePull or CreateContainerConfigError before it counts as failed.",
     "log_limit_bytes": "Most bytes of log read per container (`limitBytes`).",

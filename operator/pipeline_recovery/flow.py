@@ -52,6 +52,8 @@ async def on_workload_event(rt: Runtime, kind: str, body: Mapping[str, Any],
         if kind == "Job":
             await hooks.on_owned_job(rt, body, event_type, logger)
         return
+    if not rt.watch_selector.matches((body.get("metadata") or {}).get("labels") or {}):
+        return
     s = rt.settings
     if kind == "Job":
         incident = incidents.for_job(body, s.opt_out_label)

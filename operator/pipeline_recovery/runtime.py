@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline_recovery import kube, metrics
+from pipeline_recovery.selectors import Selector, parse_selector
 from pipeline_recovery.settings import Settings
 
 # kopf hands handlers a Logger or a LoggerAdapter (with the object in its extra).
@@ -38,6 +40,11 @@ class Runtime:
     recovery_index: Any = None
     # Room for the AI and remediation steps' process state (analyst, rate limiters, ...).
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @functools.cached_property
+    def watch_selector(self) -> Selector:
+        """settings.watch_selector, parsed once (settings already validated it)."""
+        return parse_selector(self.settings.watch_selector)
 
     @property
     def kube(self) -> kube.KubeClient:

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list)
     all_namespaces: bool = False
     opt_out_label: str = "pipelinerecovery.dev/ignore"
+    watch_selector: str = ""  # kubectl -l syntax; only matching Jobs and Pods become incidents
     pod_grace_seconds: float = Field(default=60.0, ge=0)
 
     # --- log collection & classification ---------------------------------------------------
@@ -123,6 +124,14 @@ class Settings(BaseSettings):
                 prompt, _, completion = rates.partition(":")
                 out[model.strip()] = (float(prompt), float(completion))
             return out
+        return value
+
+    @field_validator("watch_selector")
+    @classmethod
+    def _selector(cls, value: str) -> str:
+        from pipeline_recovery.selectors import parse_selector
+
+        parse_selector(value)  # SelectorError is a ValueError: start-up stops naming the field
         return value
 
     @field_validator("llm_base_url")

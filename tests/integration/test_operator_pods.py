@@ -76,3 +76,18 @@ async def test_opted_out_and_own_pods_are_ignored(cluster, operator):
     await wait_recovery(cluster, recovery_name("Pod", "marker", marker["metadata"]["uid"]))
     names = {r["spec"]["target"]["name"] for r in await list_recoveries(cluster)}
     assert names == {"marker"}, (quiet["metadata"]["name"], ours["metadata"]["name"])
+
+
+async def test_watch_selector_limits_incidents_to_matching_objects(cluster, start_operator):
+    await start_operator(watch_selector="team in (payments),!experimental")
+    await cluster.failed_job(NS, "web-build", [ContainerRun(exit_code=1, log="boom\n")],
+                             labels={"team": "web"})
+    await cluster.pod(NS, "payments-lab", [ContainerRun(exit_code=1, log="boom\n")],
+                      labels={"team": "payments", "experimental": "yes"})
+    # The matching failure comes last: once it is diagnosed, the earlier events were seen too.
+    job, _ = await cluster.failed_job(NS, "payments-build",
+                                      [ContainerRun(exit_code=1, log="boom\n")],
+                                      labels={"team": "payments"})
+    await wait_recovery(cluster, recovery_name("Job", "payments-build", job["metadata"]["uid"]))
+    names = {r["spec"]["target"]["name"] for r in await list_recoveries(cluster)}
+    assert names == {"payments-build"}

@@ -228,7 +228,22 @@ def _from_kubeconfig(path: Path) -> Any:
     return kopf.ConnectionInfo(server=server, default_namespace=NS)
 
 
+def _missing_parts() -> str | None:
+    """The demo needs the emulator (an optional dependency) and the CRD from a source checkout."""
+    try:
+        import kmock  # noqa: F401
+    except ImportError:
+        return "the demo needs KMock's emulator: pip install 'pipeline-recovery[demo]'"
+    if not CRD.is_file():
+        return f"the demo needs the CRD at {CRD}: run it from a checkout (make demo)"
+    return None
+
+
 def run_demo(args: argparse.Namespace) -> int:
+    problem = _missing_parts()
+    if problem:
+        print(f"pipeline-recovery demo: {problem}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(logging.ERROR)
     try:

@@ -45,11 +45,6 @@ _RAW_WARNING = re.compile(
 )
 
 
-# At a line's start in a block of complete lines the pattern cannot pass the line's newline,
-# so it needs no end bound (this is is_raw_warning without the carriage-return test).
-raw_warning = _RAW_WARNING.match
-
-
 def is_raw_warning(block: bytes, start: int, end: int) -> bool:
     """Whether block[start:end] (one raw line) is surely a warning line once cleaned."""
     return _RAW_WARNING.match(block, start, end) is not None and block.find(b"\r", start, end) < 0

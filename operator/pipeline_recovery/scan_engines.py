@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from pipeline_recovery.cleaning import raw_warning
 from pipeline_recovery.patterns import PatternError, Rule
 from pipeline_recovery.scan_forms import scan_form
 
@@ -28,11 +27,7 @@ Hits = list[tuple[int, int]]  # (rule index, end offset of a match in the block)
 
 
 class EngineStream(Protocol):
-    def scan(self, block: bytes, quiet: Collection[int] = ()) -> Hits:
-        """Hits in block (a block of complete lines). An engine may leave out the hits of
-        rules in quiet on lines that are surely warnings (`cleaning.is_raw_warning`): the
-        caller would drop them anyway."""
-        ...
+    def scan(self, block: bytes) -> Hits: ...
 
     def close(self) -> None: ...
 
@@ -46,27 +41,25 @@ class Engine(Protocol):
 class _HsStream:
     def __init__(self, engine: HyperscanEngine) -> None:
         self._engine = engine
+        self._hits: Hits = []
+        append = self._hits.append
 
-    def scan(self, block: bytes, quiet: Collection[int] = ()) -> Hits:
-        engine = self._engine
-        hits: Hits = []
-        append, rfind, find = hits.append, block.rfind, block.find
-
-        # Runs once per match, in C's callback: an append, or for a noisy rule whose warning
-        # slots are taken, the caller's warning test (one regex on the raw line), so a flood
-        # of warning lines costs no tuple, sort or loop step each.
+        # Runs once per match, in C's callback: keep it to one append (pattern id = rule index).
         def on_match(pattern: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
-            if pattern in quiet:
-                start = rfind(b"\n", 0, end) + 1
-                if raw_warning(block, start) is not None and \
-                        find(b"\r", start, find(b"\n", end)) < 0:
-                    return
             append((pattern, end))
 
+        # The binding keeps no reference to the handler: hold it here for every call.
+        self._handler = on_match
+
+    def scan(self, block: bytes) -> Hits:
+        self._hits.clear()
+        engine = self._engine
         # Without an escape byte no colour code can split a phrase: the plain forms suffice.
         db = engine.db if b"\x1b" in block else engine.plain_db
         with engine.lock:  # a database's scratch space serves one scan at a time
-            db.scan(block, match_event_handler=on_match)  # on_match lives until it returns
+            db.scan(block, match_event_handler=self._handler)
+        hits = list(self._hits)
+        self._hits.clear()
         return hits
 
     def close(self) -> None:
@@ -125,7 +118,7 @@ class _BlockStream:
     def __init__(self, engine: Re2Engine | ReEngine) -> None:
         self._engine = engine
 
-    def scan(self, block: bytes, quiet: Collection[int] = ()) -> Hits:
+    def scan(self, block: bytes) -> Hits:
         return self._engine.scan_block(block)
 
     def close(self) -> None:

@@ -60,7 +60,6 @@ class LogStream:
         self._tail = b""
         self._counts: dict[int, list[int]] = {}
         self._full: set[int] = set()  # rules holding all the hits they may keep
-        self._quiet: set[int] = set()  # rules holding all the warning-line hits they may keep
         self._pending: list[tuple[int, int, list[str]]] = []  # (line, lines still wanted, lines)
         self._offset = 0  # byte offset of the current block in the logical stream
         self._finished = False
@@ -112,7 +111,7 @@ class LogStream:
             self._carry += chunk[start:end]
 
     def _scan_block(self, block: bytes) -> None:
-        hits = self._engine_stream.scan(block, self._quiet)
+        hits = self._engine_stream.scan(block)
         if self._pending:
             self._fill_pending(block)
         scan = self.scan
@@ -162,10 +161,8 @@ class LogStream:
             if counts[1 if weak else 0] >= (WEAK_PER_RULE_CAP if weak else PER_RULE_CAP):
                 continue
             counts[1 if weak else 0] += 1
-            if counts[1] >= WEAK_PER_RULE_CAP:
-                self._quiet.add(index)
-                if counts[0] >= PER_RULE_CAP:
-                    self._full.add(index)
+            if counts[0] >= PER_RULE_CAP and counts[1] >= WEAK_PER_RULE_CAP:
+                self._full.add(index)
             line_no += block.count(b"\n", counted_to, start)
             counted_to = start
             number = line_no + 1

@@ -42,11 +42,12 @@ class _HsStream:
     def __init__(self, engine: HyperscanEngine) -> None:
         self._engine = engine
         self._hits: Hits = []
+        owners = engine.owners
         append = self._hits.append
 
-        # Runs once per match, in C's callback: keep it to one append (pattern id = rule index).
+        # Runs once per match, in C's callback: keep it to one append.
         def on_match(pattern: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
-            append((pattern, end))
+            append((owners[pattern], end))
 
         # The binding keeps no reference to the handler: hold it here for every call.
         self._handler = on_match
@@ -101,7 +102,6 @@ class HyperscanEngine:
         import hyperscan
 
         exprs, self.owners = engine_patterns(rules)
-        assert self.owners == list(range(len(rules)))  # the callback relies on it
         key = tuple(exprs)
         cached = _HS_CACHE.get(key)
         if cached is None:

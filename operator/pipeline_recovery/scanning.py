@@ -59,7 +59,6 @@ class LogStream:
         self._prev = b""  # last bytes before the current block, for "before" context
         self._tail = b""
         self._counts: dict[int, list[int]] = {}
-        self._full: set[int] = set()  # rules holding all the hits they may keep
         self._pending: list[tuple[int, int, list[str]]] = []  # (line, lines still wanted, lines)
         self._offset = 0  # byte offset of the current block in the logical stream
         self._finished = False
@@ -117,10 +116,9 @@ class LogStream:
         scan = self.scan
         counted_to, line_no = 0, scan.lines
         if hits:
-            rfind, full = block.rfind, self._full
+            rfind = block.rfind
             # One candidate per rule and line, in line order (rule order within a line).
-            candidates = sorted({(rfind(b"\n", 0, end) + 1, index)
-                                 for index, end in hits if index not in full})
+            candidates = sorted({(rfind(b"\n", 0, end) + 1, index) for index, end in hits})
             counted_to, line_no = self._confirm(block, candidates)
         scan.lines = line_no + block.count(b"\n", counted_to)
         self._offset += len(block)
@@ -136,19 +134,21 @@ class LogStream:
         scan = self.scan
         counted_to, line_no = 0, scan.lines
         cleaned: dict[int, str] = {}
-        counts_of, signals, find = self._counts, scan.signals, block.find
+        counts_of = self._counts
         for start, index in candidates:
+            if len(scan.signals) >= TOTAL_CAP:
+                break
             counts = counts_of.get(index)
             if counts is None:
                 counts = counts_of[index] = [0, 0]
-            line_end = find(b"\n", start)
+            weak_full = counts[1] >= WEAK_PER_RULE_CAP
+            if weak_full and counts[0] >= PER_RULE_CAP:
+                continue
+            line_end = block.find(b"\n", start)
             # Most hits of a noisy rule are on warning lines once its weak slots are taken:
             # drop those before decoding when the raw line is surely a warning.
-            if counts[1] >= WEAK_PER_RULE_CAP and (
-                    counts[0] >= PER_RULE_CAP or is_raw_warning(block, start, line_end)):
+            if weak_full and is_raw_warning(block, start, line_end):
                 continue
-            if len(signals) >= TOTAL_CAP:
-                break
             text = cleaned.get(start)
             if text is None:
                 text = cleaned[start] = clean_line(block[start:line_end], MAX_LINE_BYTES)
@@ -161,8 +161,6 @@ class LogStream:
             if counts[1 if weak else 0] >= (WEAK_PER_RULE_CAP if weak else PER_RULE_CAP):
                 continue
             counts[1 if weak else 0] += 1
-            if counts[0] >= PER_RULE_CAP and counts[1] >= WEAK_PER_RULE_CAP:
-                self._full.add(index)
             line_no += block.count(b"\n", counted_to, start)
             counted_to = start
             number = line_no + 1

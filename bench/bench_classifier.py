@@ -221,11 +221,13 @@ def main() -> int:
             res = _run_child("hyperscan", ref, pad)
             failures += 0 if res["category"] == "network" else 1
             print(f"  {res['rules']:>5} rules: {_mbps(res):8.0f} MB/s  verdict {res['category']}")
-        big = max(_mbps(results["hyperscan", 100, p]) for p in POSITIONS)
+        # The slowest position is what a user can count on.
+        big = min(_mbps(results["hyperscan", 100, p]) for p in POSITIONS)
         peak = max(r["rss_above_baseline"] for r in results.values()) / CHUNK
         print("\ngoals:")
         checks = (
-            ("end to end >= 1 GB/s (hyperscan, 100 MB)", big >= GOALS["mbps"], f"{big:.0f} MB/s"),
+            ("end to end >= 1 GB/s (hyperscan, 100 MB, slowest position)", big >= GOALS["mbps"],
+             f"{big:.0f} MB/s"),
             (">= 50x naive loop over project literals", hs_mbps / own_mbps >= GOALS["naive_ratio"],
              f"{hs_mbps / own_mbps:.0f}x"),
             (">= 0.3x bytes.count floor", hs_mbps / floor_mbps >= GOALS["floor_ratio"],

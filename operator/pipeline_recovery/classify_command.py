@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -11,20 +10,13 @@ from typing import IO, Any
 
 from pipeline_recovery.classifier import Classifier, LogScan
 from pipeline_recovery.model import Diagnosis, Evidence
+from pipeline_recovery.redaction import redact
 
 CHUNK = 1 << 20
 
 
 class InputError(Exception):
     """Unreadable input; the message is the one line the user sees."""
-
-
-def _redactor() -> Callable[[str], str]:
-    try:
-        from pipeline_recovery.redaction import redact
-    except ImportError:
-        return lambda text: text
-    return redact
 
 
 def _read_status(path: str) -> Mapping[str, Any]:
@@ -104,15 +96,10 @@ def _human(diag: Diagnosis, scan: LogScan, engine: str, redact: Callable[[str], 
 
 def _ai_branch(diag: Diagnosis, scans: Sequence[LogScan],
                status: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The LLM consultation, when the LLM package provides its CLI entry point."""
-    try:
-        module = importlib.import_module("pipeline_recovery.llm.cli")
-    except ImportError:
-        print("AI analysis is off: the LLM client is not available in this build; "
-              "showing the pattern result", file=sys.stderr)
-        return None
-    analyse: Callable[..., dict[str, Any] | None] = module.analyse_for_cli
-    return analyse(diagnosis=diag, scans=scans, status=status)
+    """The LLM consultation, the operator's path (imported only when --ai asks for it)."""
+    from pipeline_recovery.llm.cli import analyse_for_cli
+
+    return analyse_for_cli(diagnosis=diag, scans=scans, status=status)
 
 
 def run_classify(args: argparse.Namespace) -> int:
@@ -128,7 +115,6 @@ def run_classify(args: argparse.Namespace) -> int:
         print(f"pipeline-recovery classify: {exc}", file=sys.stderr)
         return 2
     diag = clf.diagnose([scan], status=status)
-    redact = _redactor()
     ai = _ai_branch(diag, [scan], status) if getattr(args, "ai", False) else None
     if args.json:
         out = diagnosis_json(diag, clf.engine_name, redact)

@@ -22,6 +22,7 @@ from pipeline_recovery import (
 from pipeline_recovery import status as st
 from pipeline_recovery.collect import Collected, collect_inline, collect_target
 from pipeline_recovery.labels import API_VERSION, EVENT_COMPONENT, KIND
+from pipeline_recovery.redaction import redact
 from pipeline_recovery.runtime import Logger, Runtime
 
 log = logging.getLogger(__name__)
@@ -33,12 +34,6 @@ class RetryLater(Exception):
     def __init__(self, message: str, delay: float = 5.0) -> None:
         super().__init__(message)
         self.delay = delay
-
-
-def _redact(text: str) -> str:
-    from pipeline_recovery.redaction import redact
-
-    return redact(text)
 
 
 # -- watched workloads ----------------------------------------------------------------------------
@@ -229,14 +224,14 @@ async def diagnose(rt: Runtime, body: Mapping[str, Any], logger: Logger
     diag = result.diagnosis
     logging_setup.bind_incident(category=diag.category)
     pod = collected.primary_pod
-    evidence = st.evidence_status(diag.evidence, pod, _redact)
+    evidence = st.evidence_status(diag.evidence, pod, redact)
     if not target and evidence.get("source") == "log":
         evidence["source"] = "inline"  # the log came with the resource, not from a pod
     patch: dict[str, Any] = {
-        **st.phase_status("Diagnosed", f"{diag.category}: {_redact(diag.root_cause)}", gen,
+        **st.phase_status("Diagnosed", f"{diag.category}: {redact(diag.root_cause)}", gen,
                           body.get("status") or {}, _conditions(collected, gen, diag.category)
                           + result.conditions),
-        **st.diagnosis_status(diag, evidence, _redact),
+        **st.diagnosis_status(diag, evidence, redact),
         "analysis": result.analysis,
         "collected": {"logs": [r.as_status() for r in collected.reads][:32],
                       "events": len(collected.events), "pods": len(collected.pods)},
@@ -252,7 +247,7 @@ async def diagnose(rt: Runtime, body: Mapping[str, Any], logger: Logger
         metrics.DIAGNOSES.labels(source=diag.source, category=diag.category).inc()
         metrics.DIAGNOSIS_DURATION.observe(time.monotonic() - started)
     message = (f"{what}: {diag.category} ({diag.severity}, confidence "
-               f"{diag.confidence:.2f}): {_redact(diag.root_cause)}")
+               f"{diag.confidence:.2f}): {redact(diag.root_cause)}")
     await post_event(rt, updated, event_reasons.DIAGNOSED, message, collected.target)
     for reason, msg in result.events:
         await post_event(rt, updated, reason, msg, None)

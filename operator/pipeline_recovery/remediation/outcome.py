@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import event_reasons, kube, metrics
+from ..redaction import redact
 from ..runtime import Logger, Runtime
 from . import records
 from .executor import plan_and_apply
@@ -31,12 +32,6 @@ async def on_job_event(
         except kube.NotFound:
             return
         await job_finished(rt, rec, job, logger)
-
-
-def _redact(text: str) -> str:
-    from ..redaction import redact
-
-    return redact(text)
 
 
 async def job_finished(
@@ -184,8 +179,8 @@ async def _reclassify(
     except Exception as exc:  # the next step plans from the old diagnosis, which is still true
         logger.warning("diagnosing the failed retry %s: %s", meta.get("name"), exc)
         return {}
-    evidence = st.evidence_status(diag.evidence, collected.primary_pod, _redact)
-    out = st.diagnosis_status(diag, evidence, _redact)
+    evidence = st.evidence_status(diag.evidence, collected.primary_pod, redact)
+    out = st.diagnosis_status(diag, evidence, redact)
     analysis = dict((rec.get("status") or {}).get("analysis") or {})
     analysis["fingerprint"] = diag.fingerprint[:128]
     out["analysis"] = analysis

@@ -10,12 +10,20 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 # Every dependency (hyperscan and google-re2 included) ships manylinux wheels for amd64 and
-# arm64, so no compiler is needed even here; --only-binary keeps it that way.
+# arm64 (--only-binary keeps it that way). Only the project's own native scan engine is
+# compiled, against Debian's Vectorscan; libhs.so.5 is copied beside it (the extension's
+# rpath is $ORIGIN), so the final stage needs no package manager.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev libvectorscan-dev \
+    && rm -rf /var/lib/apt/lists/*
 RUN python -m venv --without-pip /opt/venv
 COPY pyproject.toml README.md ./
 COPY operator ./operator
 RUN pip wheel --no-deps --wheel-dir /wheels . \
-    && pip --python /opt/venv/bin/python install --only-binary=:all: /wheels/*.whl
+    && pip --python /opt/venv/bin/python install --only-binary=:all: /wheels/*.whl \
+    && cp "$(gcc -print-file-name=libhs.so.5)" \
+       /opt/venv/lib/python3.11/site-packages/pipeline_recovery/ \
+    && /opt/venv/bin/python -c "import pipeline_recovery._native_scan"
 
 FROM python:3.11.11-slim-bookworm@sha256:081075da77b2b55c23c088251026fb69a7b2bf92471e491ff5fd75c192fd38e5
 LABEL org.opencontainers.image.title="pipeline-recovery" \

@@ -16,9 +16,9 @@ _WARNING = re.compile(
 )
 
 
-def clean_line(raw: bytes | str, limit: int = MAX_LINE_CHARS) -> str:
+def clean_line(raw: bytes | bytearray | str, limit: int = MAX_LINE_CHARS) -> str:
     """The line as a terminal would show it: decoded, no colour codes, last progress frame."""
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
     if len(text) > MAX_LINE_BYTES:
         text = text[:MAX_LINE_BYTES]
     if "\x1b" in text:
@@ -35,17 +35,22 @@ def clean_line(raw: bytes | str, limit: int = MAX_LINE_CHARS) -> str:
         text = text[: limit - 1] + "…"
     return text
 
+# CSI sequences only (colours, cursor moves): what the scan strips from whole blocks.
+CSI_PATTERN = rb"\x1b\[[0-9;?<=>]*[ -/]*[@-~]"
+
 # The same marks on a raw line, only where cleaning cannot change the verdict: printable ASCII
 # up to the mark, and a mark that is complete whatever follows (so a match here implies
-# is_warning_line(clean_line(raw)) as long as the line has no carriage return).
-_RAW_WARNING = re.compile(
-    rb"[ \t]*(?:[!-~]+[ \t]+){0,2}?(?:npm WARN|pnpm WARN|yarn warn|::warning|##\[warning\]|"
-    rb"\[(?:WARN(?:ING)?|[Ww]arn(?:ing)?)\]|[Ww]arning:|(?:warning|W\d{4})(?= +[!-~])|"
-    rb"WARN(?:ING)?(?:$|(?=[ \t!-/:-@\[-^`{-~])))", re.MULTILINE
+# is_warning_line(clean_line(raw)) as long as the line has no carriage return). No
+# lookaround: the native engine compiles the same pattern for Hyperscan (anchored with ^).
+RAW_WARNING_PATTERN = (
+    rb"[ \t]*(?:[!-~]+[ \t]+){0,2}(?:npm WARN|pnpm WARN|yarn warn|::warning|##\[warning\]|"
+    rb"\[(?:WARN(?:ING)?|[Ww]arn(?:ing)?)\]|[Ww]arning:|(?:warning|W\d{4}) +[!-~]|"
+    rb"WARN(?:ING)?(?:$|[ \t!-/:-@\[-^`{-~]))"
 )
+_RAW_WARNING = re.compile(RAW_WARNING_PATTERN)
 
 
-def is_raw_warning(block: bytes, start: int, end: int) -> bool:
+def is_raw_warning(block: bytes | bytearray, start: int, end: int) -> bool:
     """Whether block[start:end] (one raw line) is surely a warning line once cleaned."""
     return _RAW_WARNING.match(block, start, end) is not None and block.find(b"\r", start, end) < 0
 
@@ -55,7 +60,7 @@ def is_warning_line(text: str) -> bool:
     return _WARNING.match(text) is not None
 
 
-def split_lines(data: bytes) -> list[bytes]:
+def split_lines(data: bytes | bytearray) -> list[bytes] | list[bytearray]:
     """Raw lines of a byte buffer (no trailing empty line)."""
     lines = data.split(b"\n")
     if lines and not lines[-1]:

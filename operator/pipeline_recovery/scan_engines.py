@@ -1,4 +1,4 @@
-"""Multi-pattern scan engines (Hyperscan block mode, RE2 Set, `re` with a literal prefilter)."""
+"""Multi-pattern scan engines: native Hyperscan loop, Hyperscan binding, RE2 Set, guarded `re`."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from typing import Any, Protocol
 from pipeline_recovery.patterns import PatternError, Rule
 from pipeline_recovery.scan_forms import scan_form
 
-__all__ = ["ENGINES", "Engine", "EngineStream", "build_engine", "required_literals", "scan_form"]
+__all__ = ["ENGINES", "Candidates", "Engine", "EngineStream", "build_engine", "required_literals",
+           "scan_form"]
 
 
-def engine_patterns(rules: Sequence[Rule], colour: bool = True) -> tuple[list[str], list[int]]:
+def engine_patterns(rules: Sequence[Rule]) -> tuple[list[str], list[int]]:
     """The scan form of every rule, and the index of the rule each one belongs to."""
-    return [scan_form(rule.regex, colour) for rule in rules], list(range(len(rules)))
+    return [scan_form(rule.regex) for rule in rules], list(range(len(rules)))
 
 
 _PARSER: Any = getattr(re, "_parser")  # noqa: B009  (private, but the only parser of `re` syntax)
@@ -24,10 +25,18 @@ _BRANCH: Any = getattr(re, "_constants").BRANCH  # noqa: B009
 _SUBPATTERN: Any = getattr(re, "_constants").SUBPATTERN  # noqa: B009
 
 Hits = list[tuple[int, int]]  # (rule index, end offset of a match in the block), any order
+Candidates = list[tuple[int, int]]  # (line start in the block, rule index), sorted, unique
+
+# Skip levels the stream passes per rule (only the native engine acts on them; the stream
+# applies the same tests itself, so every engine gives the same verdicts).
+KEEP, SKIP_WARNINGS, SKIP_ALL = 0, 1, 2
+NATIVE_LIMIT = 64  # candidates per native call before the stream refreshes the skip levels
 
 
 class EngineStream(Protocol):
-    def scan(self, block: bytes) -> Hits: ...
+    def scan(self, block: bytes | bytearray, start: int, skip: bytearray) -> tuple[Candidates, int]:
+        """Candidate lines from block[start:] on, and where to call again (-1: done)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -36,6 +45,60 @@ class Engine(Protocol):
     name: str
 
     def open(self) -> EngineStream: ...
+
+
+def candidates(block: bytes | bytearray, hits: Hits) -> Candidates:
+    """One candidate per rule and line, in line order (rule order within a line)."""
+    rfind = block.rfind
+    return sorted({(rfind(b"\n", 0, end) + 1, index) for index, end in hits})
+
+
+class _NativeStream:
+    def __init__(self, engine: NativeEngine) -> None:
+        self._engine = engine
+
+    def scan(self, block: bytes | bytearray, start: int, skip: bytearray) -> tuple[Candidates, int]:
+        engine = self._engine
+        with engine.lock:  # a scanner's scratch space serves one scan at a time
+            found, resume = engine.scanner.scan(block, start, skip, NATIVE_LIMIT)
+        found.sort()
+        return found, resume
+
+    def close(self) -> None:
+        return None
+
+
+_NATIVE_CACHE: dict[tuple[str, ...], tuple[Any, threading.Lock]] = {}
+
+
+class NativeEngine:
+    """Hyperscan through the project's C loop (`_native_scan`, linked to the system libhs):
+    matches are kept or dropped in C, and the stream resumes it after each batch."""
+
+    name = "native"
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        from pipeline_recovery.cleaning import RAW_WARNING_PATTERN
+        from pipeline_recovery.native import NATIVE
+
+        if NATIVE is None:
+            raise ImportError("the native scan extension is not built (needs libhs at install)")
+        exprs, self.owners = engine_patterns(rules)
+        key = tuple(exprs)
+        cached = _NATIVE_CACHE.get(key)
+        if cached is None:
+            try:
+                scanner = NATIVE.Scanner([e.encode() for e in exprs], b"^" + RAW_WARNING_PATTERN)
+            except ValueError as exc:
+                index, _, message = str(exc).partition(": ")
+                rule = rules[int(index)] if index.isdigit() and int(index) < len(rules) else None
+                where = f"{rule.source}: rule {rule.id}" if rule else "pattern table"
+                raise PatternError(f"{where}: hyperscan: {message}") from None
+            cached = _NATIVE_CACHE[key] = (scanner, threading.Lock())
+        self.scanner, self.lock = cached
+
+    def open(self) -> EngineStream:
+        return _NativeStream(self)
 
 
 class _HsStream:
@@ -52,16 +115,16 @@ class _HsStream:
         # The binding keeps no reference to the handler: hold it here for every call.
         self._handler = on_match
 
-    def scan(self, block: bytes) -> Hits:
+    def scan(self, block: bytes | bytearray, start: int, skip: bytearray) -> tuple[Candidates, int]:
         self._hits.clear()
         engine = self._engine
-        # Without an escape byte no colour code can split a phrase: the plain forms suffice.
-        db = engine.db if b"\x1b" in block else engine.plain_db
+        data = block[start:] if start else block
         with engine.lock:  # a database's scratch space serves one scan at a time
-            db.scan(block, match_event_handler=self._handler)
-        hits = list(self._hits)
+            engine.db.scan(data, match_event_handler=self._handler)
+        hits = [(index, end + start) for index, end in self._hits] if start else self._hits
+        found = candidates(block, hits)
         self._hits.clear()
-        return hits
+        return found, -1
 
     def close(self) -> None:
         return None
@@ -69,7 +132,7 @@ class _HsStream:
 
 # Compiling the table takes a fraction of a second; a process reuses the database (and the
 # lock that guards its scratch space) for every Classifier built from the same table.
-_HS_CACHE: dict[tuple[str, ...], tuple[Any, Any, threading.Lock]] = {}
+_HS_CACHE: dict[tuple[str, ...], tuple[Any, threading.Lock]] = {}
 
 
 def _hs_compile(hyperscan: Any, rules: Sequence[Rule], exprs: Sequence[str],
@@ -93,8 +156,8 @@ def _hs_compile(hyperscan: Any, rules: Sequence[Rule], exprs: Sequence[str],
 
 
 class HyperscanEngine:
-    """Block-mode databases of every scan form (colour-tolerant, and plain for blocks without
-    escape bytes); each block is scanned in one call."""
+    """A block-mode database of every scan form (PyPI `hyperscan`); each block is scanned in
+    one call, and every match comes back through a Python callback."""
 
     name = "hyperscan"
 
@@ -106,9 +169,8 @@ class HyperscanEngine:
         cached = _HS_CACHE.get(key)
         if cached is None:
             db = _hs_compile(hyperscan, rules, exprs, self.owners)
-            plain = _hs_compile(hyperscan, rules, engine_patterns(rules, False)[0], self.owners)
-            cached = _HS_CACHE[key] = (db, plain, threading.Lock())
-        self.db, self.plain_db, self.lock = cached
+            cached = _HS_CACHE[key] = (db, threading.Lock())
+        self.db, self.lock = cached
 
     def open(self) -> EngineStream:
         return _HsStream(self)
@@ -118,8 +180,12 @@ class _BlockStream:
     def __init__(self, engine: Re2Engine | ReEngine) -> None:
         self._engine = engine
 
-    def scan(self, block: bytes) -> Hits:
-        return self._engine.scan_block(block)
+    def scan(self, block: bytes | bytearray, start: int, skip: bytearray) -> tuple[Candidates, int]:
+        data = block[start:] if start else block
+        hits = self._engine.scan_block(data)
+        if start:
+            hits = [(index, end + start) for index, end in hits]
+        return candidates(block, hits), -1
 
     def close(self) -> None:
         return None
@@ -142,7 +208,7 @@ class Re2Engine:
             self._regexes.append(re2.compile(form.encode(), options))
         self._set.Compile()
 
-    def scan_block(self, block: bytes) -> Hits:
+    def scan_block(self, block: bytes | bytearray) -> Hits:
         hits: Hits = []
         for index in self._set.Match(block) or ():
             owner = self._owners[index]
@@ -201,9 +267,10 @@ class ReEngine:
             literals, caseless = required_literals(form)
             self._rules.append((owner, re.compile(form.encode()), literals, caseless))
 
-    def scan_block(self, block: bytes) -> Hits:
+    def scan_block(self, block: bytes | bytearray) -> Hits:
         hits: Hits = []
-        lowered: bytes | None = None
+        lowered: bytes | bytearray | None = None
+        haystack: bytes | bytearray
         for index, form, literals, caseless in self._rules:
             if literals:
                 if caseless:
@@ -220,7 +287,7 @@ class ReEngine:
         return _BlockStream(self)
 
 
-ENGINES = ("hyperscan", "re2", "re")
+ENGINES = ("native", "hyperscan", "re2", "re")
 
 
 def build_engine(rules: Sequence[Rule], name: str = "auto") -> Engine:
@@ -229,6 +296,8 @@ def build_engine(rules: Sequence[Rule], name: str = "auto") -> Engine:
     last: Exception | None = None
     for candidate in order:
         try:
+            if candidate == "native":
+                return NativeEngine(rules)
             if candidate == "hyperscan":
                 return HyperscanEngine(rules)
             if candidate == "re2":

@@ -48,34 +48,28 @@ def _quantifier(low: int, high: int) -> str:
     return "?" if (low, high) == (0, 1) else f"{{{low},{high}}}"
 
 
-# Colour codes may sit around whitespace (a tool colours whole words); \s stays on the line.
-# A run of the bytes codes are made of, not the codes' own syntax: a superset of any
-# sequence of codes that Hyperscan scans about 30% faster (a class repeat, not a nested one).
-_CODES = r"[\x1b\[0-9;m]*"
-_SPACES = {True: (f"(?:{_CODES}[ \\t]{_CODES})", f"(?:{_CODES}[\\t\\x0b\\x0c\\r ]{_CODES})"),
-           False: (" ", "[\\t\\x0b\\x0c\\r ]")}
+_SPACE_CLASS = "[\\t\\x0b\\x0c\\r ]"  # \s without the newline
 
 
-def _unparse(seq: Any, colour: bool) -> str:
-    space, space_class = _SPACES[colour]
+def _unparse(seq: Any) -> str:
     out: list[str] = []
     for op, arg in seq:
         if op is _C.LITERAL:
-            out.append(space if arg == 0x20 else _char(arg))
+            out.append(_char(arg))
         elif op is _C.NOT_LITERAL:
             out.append("[^\\n" + _char(arg, True) + "]")
         elif op is _C.ANY:
             out.append("[^\\n]")
         elif op is _C.IN:
-            out.append(_class(arg) if arg != [(_C.CATEGORY, _C.CATEGORY_SPACE)] else space_class)
+            out.append(_class(arg) if arg != [(_C.CATEGORY, _C.CATEGORY_SPACE)] else _SPACE_CLASS)
         elif op is _C.AT:
             continue  # anchors and \b: the confirming match checks them on the cleaned line
         elif op is _C.SUBPATTERN:
-            out.append("(?:" + _unparse(arg[-1], colour) + ")")
+            out.append("(?:" + _unparse(arg[-1]) + ")")
         elif op is _C.BRANCH:
-            out.append("(?:" + "|".join(_unparse(b, colour) for b in arg[1]) + ")")
+            out.append("(?:" + "|".join(_unparse(b) for b in arg[1]) + ")")
         elif op in _REPEATS:
-            out.append("(?:" + _unparse(arg[2], colour) + ")" + _quantifier(arg[0], arg[1]))
+            out.append("(?:" + _unparse(arg[2]) + ")" + _quantifier(arg[0], arg[1]))
         else:
             raise ValueError(f"unsupported regex construct {op}")
     return "".join(out)
@@ -142,13 +136,12 @@ def _alternatives(seq: list[Any]) -> list[Any]:
     return [seq]
 
 
-def scan_form(regex: str, colour: bool = True) -> str:
+def scan_form(regex: str) -> str:
     """The rule as the engines search for it: its regex with captures, anchors, trailing
-    repeats and the weaker side of `.*` gaps dropped, kept within one line, and (colour)
-    tolerant of colour codes around whitespace. Every line the rule matches once cleaned is
-    found (codes at whitespace, as tools print them); the confirming match judges the
-    cleaned line. Without an escape byte in the block both variants find the same lines."""
+    repeats and the weaker side of `.*` gaps dropped, and kept within one line. Engines scan
+    blocks with CSI codes stripped (`native.strip_codes`), so every line the rule matches
+    once cleaned is found; the confirming match judges the cleaned line."""
     parsed = _PARSER.parse(regex)
     prefix = "(?i)" if parsed.state.flags & re.IGNORECASE else ""
     alternatives = [_trim(_best_piece(list(alt))) for alt in _alternatives(list(parsed))]
-    return prefix + "|".join(_unparse(alt, colour) for alt in alternatives)
+    return prefix + "|".join(_unparse(alt) for alt in alternatives)

@@ -14,8 +14,9 @@ from pipeline_recovery.cleaning import (
     split_lines,
 )
 from pipeline_recovery.model import Evidence, Signal
+from pipeline_recovery.native import count_lines, strip_into
 from pipeline_recovery.patterns import Rule
-from pipeline_recovery.scan_engines import Engine
+from pipeline_recovery.scan_engines import SKIP_ALL, SKIP_WARNINGS, Candidates, Engine
 
 PER_RULE_CAP = 4  # confirmed hits kept per rule (earliest first)
 WEAK_PER_RULE_CAP = 2  # hits on warning lines kept per rule
@@ -58,7 +59,9 @@ class LogStream:
         self._overflow = False
         self._prev = b""  # last bytes before the current block, for "before" context
         self._tail = b""
-        self._counts: dict[int, list[int]] = {}
+        self._block = bytearray()  # the block being scanned; reused, never reallocated per chunk
+        self._counts: dict[int, list[int]] = {}  # rule -> [strong hits, weak hits] kept
+        self._skip = bytearray(len(rules))  # rule -> KEEP | SKIP_WARNINGS | SKIP_ALL
         self._pending: list[tuple[int, int, list[str]]] = []  # (line, lines still wanted, lines)
         self._offset = 0  # byte offset of the current block in the logical stream
         self._finished = False
@@ -75,20 +78,23 @@ class LogStream:
         if last < 0:
             self._extend_carry(chunk, 0, size)
             return
+        head, start = b"", 0
         if self._carry:
-            first = chunk.find(b"\n")
-            self._extend_carry(chunk, 0, first)
-            block = b"".join((self._carry, memoryview(chunk)[first:last + 1]))
-        else:
-            block = chunk if last + 1 == size else chunk[:last + 1]
+            start = chunk.find(b"\n")
+            self._extend_carry(chunk, 0, start)
+            head = self._carry
+        # The block (carried line + the chunk's complete lines) goes into the stream's one
+        # reusable buffer, codes stripped; they never span a newline, so blocks stand alone.
+        strip_into(self._block, head, chunk, start, last + 1)
         self._carry, self._overflow = b"", False
         self._extend_carry(chunk, last + 1, size)
-        self._scan_block(block)
+        self._scan_block(self._block)
 
     def finish(self) -> LogScan:
         if not self._finished:
             if self._carry:
-                self._scan_block(self._carry + b"\n")
+                strip_into(self._block, self._carry, b"\n", 0, 1)
+                self._scan_block(self._block)
                 self._carry = b""
             self._finished = True
             self._engine_stream.close()
@@ -109,45 +115,44 @@ class LogStream:
         if end > start:
             self._carry += chunk[start:end]
 
-    def _scan_block(self, block: bytes) -> None:
-        hits = self._engine_stream.scan(block)
+    def _scan_block(self, block: bytearray) -> None:
         if self._pending:
             self._fill_pending(block)
-        scan = self.scan
-        counted_to, line_no = 0, scan.lines
-        if hits:
-            rfind = block.rfind
-            # One candidate per rule and line, in line order (rule order within a line).
-            candidates = sorted({(rfind(b"\n", 0, end) + 1, index) for index, end in hits})
-            counted_to, line_no = self._confirm(block, candidates)
-        scan.lines = line_no + block.count(b"\n", counted_to)
+        scan, engine_stream, skip = self.scan, self._engine_stream, self._skip
+        counted_to, line_no, start = 0, scan.lines, 0
+        # A native engine stops after a batch of candidates: confirming them may saturate a
+        # rule, and the next call then drops that rule's hits in C.
+        while start >= 0 and len(scan.signals) < TOTAL_CAP:
+            found, start = engine_stream.scan(block, start, skip)
+            if found:
+                counted_to, line_no = self._confirm(block, found, counted_to, line_no)
+        scan.lines = line_no + count_lines(block, counted_to, len(block))
         self._offset += len(block)
         if len(block) >= TAIL_BYTES:
-            self._tail = block[-TAIL_BYTES:]
+            self._tail = bytes(block[-TAIL_BYTES:])
         else:
             self._tail = (self._tail + block)[-TAIL_BYTES:]
         self._prev = self._tail[-CONTEXT_BYTES:]
 
-    def _confirm(self, block: bytes, candidates: list[tuple[int, int]]) -> tuple[int, int]:
+    def _confirm(self, block: bytearray, candidates: Candidates, counted_to: int,
+                 line_no: int) -> tuple[int, int]:
         """Confirm candidate lines with each rule's own regex; returns how far lines were
         counted (byte offset in block) and the line count up to there."""
         scan = self.scan
-        counted_to, line_no = 0, scan.lines
         cleaned: dict[int, str] = {}
-        counts_of = self._counts
+        counts_of, skip = self._counts, self._skip
         for start, index in candidates:
             if len(scan.signals) >= TOTAL_CAP:
                 break
             counts = counts_of.get(index)
             if counts is None:
                 counts = counts_of[index] = [0, 0]
-            weak_full = counts[1] >= WEAK_PER_RULE_CAP
-            if weak_full and counts[0] >= PER_RULE_CAP:
+            if skip[index] == SKIP_ALL:
                 continue
             line_end = block.find(b"\n", start)
             # Most hits of a noisy rule are on warning lines once its weak slots are taken:
             # drop those before decoding when the raw line is surely a warning.
-            if weak_full and is_raw_warning(block, start, line_end):
+            if skip[index] == SKIP_WARNINGS and is_raw_warning(block, start, line_end):
                 continue
             text = cleaned.get(start)
             if text is None:
@@ -161,7 +166,9 @@ class LogStream:
             if counts[1 if weak else 0] >= (WEAK_PER_RULE_CAP if weak else PER_RULE_CAP):
                 continue
             counts[1 if weak else 0] += 1
-            line_no += block.count(b"\n", counted_to, start)
+            if counts[1] >= WEAK_PER_RULE_CAP:
+                skip[index] = SKIP_ALL if counts[0] >= PER_RULE_CAP else SKIP_WARNINGS
+            line_no += count_lines(block, counted_to, start)
             counted_to = start
             number = line_no + 1
             evidence = Evidence(source="log", text=clean_line(text), line=number,
@@ -174,7 +181,7 @@ class LogStream:
                 self._open_window(block, start, line_end, number)
         return counted_to, line_no
 
-    def _open_window(self, block: bytes, start: int, line_end: int, number: int) -> None:
+    def _open_window(self, block: bytearray, start: int, line_end: int, number: int) -> None:
         before_raw = self._prev + block[max(0, start - CONTEXT_BYTES):start] \
             if start < CONTEXT_BYTES else block[start - CONTEXT_BYTES:start]
         before = [clean_line(raw) for raw in split_lines(before_raw)[-BEFORE:]]
@@ -185,7 +192,7 @@ class LogStream:
         if len(after) < AFTER and line_end + 1 + CONTEXT_BYTES >= len(block):
             self._pending.append((number, AFTER - len(after), lines))
 
-    def _fill_pending(self, block: bytes) -> None:
+    def _fill_pending(self, block: bytearray) -> None:
         still: list[tuple[int, int, list[str]]] = []
         head = split_lines(block[:CONTEXT_BYTES])
         for line, wanted, lines in self._pending:

@@ -23,7 +23,7 @@ def test_json_output(capsys: pytest.CaptureFixture[str]) -> None:
     assert out["evidence"]["captures"]["path"] == "/app/node_modules/.cache"
     assert out["evidence"]["patternId"] == "missing-file-enoent-path"
     assert out["evidence"]["source"] == "log" and out["evidence"]["line"] == 9
-    assert len(out["fingerprint"]) == 16 and out["engine"] in {"hyperscan", "re2", "re"}
+    assert len(out["fingerprint"]) == 16 and out["engine"] in {"native", "hyperscan", "re2", "re"}
     assert 0 < out["confidence"] <= 1 and out["rootCause"] and out["solution"]
 
 

@@ -91,7 +91,7 @@ def test_scan_form_is_engine_neutral() -> None:
     assert "(?P<" not in form and "[^\\n']" in form and form.endswith("x")
     assert "$" not in form and "\\s" not in form  # \s would run over the newline
     # A trailing repeat would report one end per byte: the form stops at its first.
-    assert scan_form(r"npm ERR! code (?P<code>E\d+)\b").endswith(")E[\\d]")
+    assert scan_form(r"npm ERR! code (?P<code>E\d+)\b").endswith("code E[\\d]")
     # Of a `.*` gap's two sides the form keeps the one with more literal text.
     assert "clang" not in scan_form(r"(?:clang|ld) .*virtual memory exhausted")
 

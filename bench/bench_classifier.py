@@ -170,6 +170,22 @@ def _run_child(engine: str, path: Path, pad: int = 0) -> dict[str, Any]:
     return result
 
 
+def _available_engines() -> list[str]:
+    """The engines this machine has, fastest first (ENGINES order, as `auto` tries them)."""
+    from pipeline_recovery.patterns import load_rules
+    from pipeline_recovery.scan_engines import ENGINES, build_engine
+
+    rules, found = load_rules(), []
+    for name in ENGINES:
+        try:
+            build_engine(rules, name)
+        except ImportError:
+            print(f"({name} engine not available here: not measured)")
+            continue
+        found.append(name)
+    return found
+
+
 def _mbps(result: dict[str, Any]) -> float:
     return float(result["bytes"]) / CHUNK / float(result["seconds"])
 
@@ -191,7 +207,9 @@ def main() -> int:
         print(f"{'engine':<10}{'size':>6} {'cause':<7}{'verdict':<15}{'MB/s':>8}"
               f"{'RSS+MB':>8}  evidence")
         results: dict[tuple[str, int, str], dict[str, Any]] = {}
-        for engine in ("hyperscan", "re2", "re"):
+        engines = _available_engines()
+        best = engines[0]  # what `auto` picks: the figures the goals are judged on
+        for engine in engines:
             for (size, position), path in files.items():
                 if (engine == "re2" and size > 10) or (engine == "re" and size > 1):
                     continue  # the fallbacks are measured on the smaller logs only
@@ -203,30 +221,30 @@ def main() -> int:
                       f"{_mbps(res):>8.0f}{res['rss_above_baseline'] / CHUNK:>8.1f}  "
                       f"{res['evidence']}{'' if ok else '  WRONG VERDICT'}")
         ref = files[1, "end"]
-        hs_mbps = _mbps(results["hyperscan", 1, "end"])
+        hs_mbps = _mbps(results[best, 1, "end"])
         mb = ref.stat().st_size / CHUNK
         seed_mbps = mb / _naive(ref, SEED_LITERALS)
         own_mbps = mb / _naive(ref, project_literals)
         floor_mbps = mb / _floor(ref)
         print("\nbaselines on the 1 MB log (same bytes, streamed from the page cache):")
         print(f"  naive substring loop, seed's 4 literals:      {seed_mbps:8.0f} MB/s "
-              f"-> hyperscan is {hs_mbps / seed_mbps:6.1f}x")
+              f"-> {best} is {hs_mbps / seed_mbps:6.1f}x")
         print(f"  naive substring loop, {len(project_literals)} project literals:  "
-              f"{own_mbps:8.0f} MB/s -> hyperscan is {hs_mbps / own_mbps:6.1f}x")
+              f"{own_mbps:8.0f} MB/s -> {best} is {hs_mbps / own_mbps:6.1f}x")
         print(f"  bytes.count(b'\\n') floor:                    {floor_mbps:8.0f} MB/s "
-              f"-> hyperscan is {hs_mbps / floor_mbps:5.2f}x of it")
+              f"-> {best} is {hs_mbps / floor_mbps:5.2f}x of it")
         ref = files[10, "end"]
-        print("\nscaling (hyperscan, 10 MB log, cause at end):")
+        print(f"\nscaling ({best}, 10 MB log, cause at end):")
         for pad in (300, 1000):
-            res = _run_child("hyperscan", ref, pad)
+            res = _run_child(best, ref, pad)
             failures += 0 if res["category"] == "network" else 1
             print(f"  {res['rules']:>5} rules: {_mbps(res):8.0f} MB/s  verdict {res['category']}")
         # The slowest position is what a user can count on.
-        big = min(_mbps(results["hyperscan", 100, p]) for p in POSITIONS)
+        big = min(_mbps(results[best, 100, p]) for p in POSITIONS)
         peak = max(r["rss_above_baseline"] for r in results.values()) / CHUNK
         print("\ngoals:")
         checks = (
-            ("end to end >= 1 GB/s (hyperscan, 100 MB, slowest position)", big >= GOALS["mbps"],
+            (f"end to end >= 1 GB/s ({best}, 100 MB, slowest position)", big >= GOALS["mbps"],
              f"{big:.0f} MB/s"),
             (">= 50x naive loop over project literals", hs_mbps / own_mbps >= GOALS["naive_ratio"],
              f"{hs_mbps / own_mbps:.0f}x"),

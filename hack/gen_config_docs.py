@@ -34,8 +34,9 @@ MEANINGS: dict[str, str] = {
     "inline_log_max_bytes": "Largest `spec.log.text` accepted on a user-created PipelineRecovery.",
     "extra_pattern_files": "Extra pattern-table YAML files, comma-separated, loaded after the "
     "built-in table.",
-    "scan_engine": "Regex engine for the pattern table: `auto` picks hyperscan, then re2, "
-    "then Python's `re`.",
+    "scan_engine": "Regex engine for the pattern table: `auto` picks native (the project's C "
+    "loop over libhs, when it was built), then the hyperscan binding, then re2, then Python's "
+    "`re`.",
     "llm_base_url": "OpenAI-compatible endpoint for AI analysis (HolySheep AI by default).",
     "llm_api_key": "API key for the LLM endpoint; `HOLYSHEEP_API_KEY` is accepted too. "
     "Unset: AI analysis is disabled and the pattern table decides alone.",

@@ -30,7 +30,7 @@ class Classifier:
     def load(cls, extra_files: Iterable[str | Path] = (), engine: str = "auto", *,
              builtin: bool = True) -> Classifier:
         """Built-in table plus extra files (PatternError on a bad one); engine is
-        auto|hyperscan|re2|re (ImportError if the named one is not installed)."""
+        auto|native|hyperscan|re2|re (ImportError if the named one is not installed)."""
         rules = load_rules(extra_files, builtin=builtin)
         return cls(rules, build_engine(rules, engine))
 

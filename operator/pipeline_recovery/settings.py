@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     log_tail_lines: int = Field(default=20000, ge=10, le=1_000_000)
     inline_log_max_bytes: int = Field(default=256 * 1024, ge=1024, le=1024 * 1024)
     extra_pattern_files: Annotated[list[Path], NoDecode] = Field(default_factory=list)
-    scan_engine: Literal["auto", "hyperscan", "re2", "re"] = "auto"
+    scan_engine: Literal["auto", "native", "hyperscan", "re2", "re"] = "auto"
 
     # --- LLM analysis ----------------------------------------------------------------------
     llm_base_url: str = "https://api.holysheep.ai/v1"

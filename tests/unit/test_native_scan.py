@@ -156,3 +156,21 @@ def test_native_compile_error_names_the_rule() -> None:
                             "acme.yaml", 0))
     with pytest.raises(PatternError, match=r"^acme\.yaml: rule huge-repeat: hyperscan: "):
         build_engine(rules, "native")
+
+
+@pytest.mark.parametrize("engine", ["native", "re2"])
+def test_a_pooled_block_buffer_carries_nothing_into_the_next_log(engine: str) -> None:
+    from pipeline_recovery import scanning
+
+    if engine == "native":
+        _native()
+    clf = Classifier.load(engine=engine)
+    first = clf.open_stream()
+    first.feed(b"step 1\n" * 5000 + b"npm ERR! code ENOENT\n\x1b[31mmore\x1b[0m\n")
+    first.finish()
+    pooled = scanning._POOL[-1]
+    second = clf.open_stream()
+    assert second._block is pooled  # the finished stream's buffer, with its old bytes
+    second.feed(b"all good\npartial")
+    scan = second.finish()
+    assert scan.signals == [] and scan.lines == 2 and scan.tail == ["all good", "partial"]

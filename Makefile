@@ -102,4 +102,4 @@ e2e: test-e2e ## Alias of test-e2e
 
 .PHONY: clean
 clean: ## Remove the virtual environment and caches
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build operator/pipeline_recovery/*.so

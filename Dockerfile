@@ -17,7 +17,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev libvectorscan-dev \
     && rm -rf /var/lib/apt/lists/*
 RUN python -m venv --without-pip /opt/venv
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY operator ./operator
 RUN pip wheel --no-deps --wheel-dir /wheels . \
     && pip --python /opt/venv/bin/python install --only-binary=:all: /wheels/*.whl \

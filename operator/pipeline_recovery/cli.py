@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -76,7 +77,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "classify":
         from pipeline_recovery.classify_command import run_classify
 
-        return run_classify(args)
+        try:
+            code = run_classify(args)
+            sys.stdout.flush()  # a closed pipe shows here, not at exit
+            return code
+        except BrokenPipeError:  # `classify LOG | head`: the reader left, which is fine
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
     if args.command == "run":
         from pipeline_recovery.runner import run_operator
 

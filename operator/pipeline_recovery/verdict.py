@@ -29,6 +29,12 @@ CAUSED_BY: dict[str, tuple[str, ...]] = {
     "evicted": ("disk-full", "out-of-memory"),
 }
 HINT_PRIORITY = 10
+# Errors tools retry past (a wait-for-the-database loop, pip's "Retrying ... Connection
+# refused"): recovered when, in the same log, they stop, this many lines pass without
+# another failure, and then something else fails.
+RETRYABLE = frozenset({"network", "rate-limited"})
+RECOVERY_LINES = 200
+FAILURE_PRIORITY = 30  # what counts as "something else failed" for that test
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 DEFAULT_SOLUTIONS: dict[str, str] = {
@@ -75,6 +81,27 @@ def _pick(strong: Sequence[Signal], hints: Sequence[Signal]) -> Signal:
     return max(same, key=lambda s: (s.priority, -s.offset))
 
 
+def _recovered(signals: Sequence[Signal]) -> set[int]:
+    """ids of retryable log signals that a later, unrelated failure shows the step got past."""
+    logs: dict[str | None, list[Signal]] = {}
+    for signal in signals:
+        if signal.evidence.source == "log" and signal.evidence.line is not None:
+            logs.setdefault(signal.evidence.container, []).append(signal)
+    recovered: set[int] = set()
+    for found in logs.values():
+        retried = [s.evidence.line or 0 for s in found if s.category in RETRYABLE]
+        failed = [s.evidence.line or 0 for s in found
+                  if s.category not in RETRYABLE and s.priority >= FAILURE_PRIORITY]
+        if not retried or not failed:
+            continue
+        # A failure soon after any of them: that error is what the step died of.
+        if any(r < f <= r + RECOVERY_LINES for r in retried for f in failed):
+            continue
+        if max(failed) > max(retried) + RECOVERY_LINES:
+            recovered.update(id(s) for s in found if s.category in RETRYABLE)
+    return recovered
+
+
 def _confidence(winner: Signal, strong: Sequence[Signal], rule: Rule | None) -> float:
     if rule is not None:
         conf = rule.confidence
@@ -115,7 +142,8 @@ def decide(signals: Sequence[Signal], rules: Mapping[str, Rule],
            fallback_text: str = "") -> Diagnosis:
     """The Diagnosis that the signals support (unknown when none is credible)."""
     ordered = tuple(sorted(signals, key=lambda s: (s.offset, -s.priority, s.rule_id)))
-    strong = [s for s in ordered if s.priority >= MIN_PRIORITY]
+    recovered = _recovered(ordered)
+    strong = [s for s in ordered if s.priority >= MIN_PRIORITY and id(s) not in recovered]
     if not strong:
         template = fingerprint_line(fallback_text)
         return Diagnosis(
@@ -125,7 +153,8 @@ def decide(signals: Sequence[Signal], rules: Mapping[str, Rule],
             solution=DEFAULT_SOLUTIONS[UNKNOWN], evidence=None,
             fingerprint=fingerprint(UNKNOWN, "", template), signals=ordered[:20],
         )
-    winner = _pick(strong, [s for s in ordered if s.priority >= HINT_PRIORITY])
+    winner = _pick(strong, [s for s in ordered
+                            if s.priority >= HINT_PRIORITY and id(s) not in recovered])
     rule = rules.get(winner.rule_id)
     captures = winner.evidence.captures
     category = winner.category

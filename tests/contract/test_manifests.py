@@ -407,4 +407,4 @@ def test_dockerignore_keeps_the_context_to_the_package() -> None:
     lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
     assert lines[0] == "*" or "*" in lines
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
-    assert allowed == {"pyproject.toml", "README.md", "operator"}
+    assert allowed == {"pyproject.toml", "setup.py", "README.md", "operator"}

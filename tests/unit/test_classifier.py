@@ -197,3 +197,31 @@ def test_fingerprint_line_masks_variable_parts() -> None:
     assert a == "<ts> pulled <digest> from <ip> in <dur> id <uuid> at <path> <hex>"
     assert fingerprint_line("Tests: 3 failed, 140 passed") == \
         fingerprint_line("Tests: 12 failed, 9 passed")
+
+
+def _filler(count: int, start: int = 0) -> bytes:
+    return b"".join(b"[INFO] Compiling module %d of 900\n" % i for i in range(start, start + count))
+
+
+@pytest.mark.parametrize(("log", "category"), [
+    # pip retried past a refused connection; 300 lines of build later tsc fails.
+    (b"WARNING: Retrying (Retry(total=4)) after connection broken by 'NewConnectionError("
+     b"\"Failed to establish a new connection: [Errno 111] Connection refused\")'\n"
+     + _filler(300) + b"src/app.ts(3,7): error TS2322: Type 'string' is not assignable.\n",
+     "compile-error"),
+    # The same error right before the failure it causes stays the cause.
+    (_filler(300) + b"curl: (7) Failed to connect to cdn.example.com port 443: Connection refused\n"
+     + _filler(5, 300) + b"src/app.ts(3,7): error TS2322: Type 'string' is not assignable.\n",
+     "network"),
+    # Errors that keep coming between failures are not recovered from.
+    (b"".join(b"E   ConnectionRefusedError: [Errno 111] Connection refused\n"
+              + _filler(150, i * 150)
+              + b"FAILED tests/test_api.py::test_%d - ConnectionError\n" % i for i in range(4)),
+     "network"),
+    # Nothing else failed: the network error is the failure.
+    (b"npm ERR! code ETIMEDOUT\n" + _filler(400), "network"),
+])
+def test_errors_a_step_retried_past_are_not_the_cause(clf: Classifier, log: bytes,
+                                                       category: str) -> None:
+    _, found, confidence = _diagnose(clf, log)
+    assert found == category and confidence >= 0.5

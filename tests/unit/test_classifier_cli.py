@@ -75,3 +75,14 @@ def test_stdin_subprocess_binary_and_empty() -> None:
     assert json.loads(proc.stdout)["category"] == "disk-full"
     empty = subprocess.run(cmd, input=b"", capture_output=True, check=False, timeout=60)
     assert empty.returncode == 0 and json.loads(empty.stdout)["category"] == "unknown"
+
+
+def test_a_reader_that_leaves_early_is_not_an_error(tmp_path: Path) -> None:
+    log = tmp_path / "build.log"
+    log.write_bytes(b"npm ERR! code ETIMEDOUT\n" * 50)
+    cmd = [sys.executable, "-m", "pipeline_recovery.cli", "classify", str(log)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # like `| head -0`: nobody reads the diagnosis
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0 and b"Traceback" not in err, err

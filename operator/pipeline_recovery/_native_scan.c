@@ -114,6 +114,10 @@ static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwargs) {
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Oy", names, &exprs, &warning)) {
         return -1;
     }
+    if (self->db != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Scanner is already initialised");
+        return -1;
+    }
     PyObject *seq = PySequence_Fast(exprs, "expressions must be a sequence of bytes");
     if (!seq) return -1;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);

@@ -265,22 +265,36 @@ class ReEngine:
         patterns, owners = engine_patterns(rules)
         for form, owner in zip(patterns, owners, strict=True):
             literals, caseless = required_literals(form)
-            self._rules.append((owner, re.compile(form.encode()), literals, caseless))
+            self._rules.append((owner, re.compile(form.encode(), re.MULTILINE), literals,
+                                caseless))
 
     def scan_block(self, block: bytes | bytearray) -> Hits:
+        """Each rule runs only on the lines that hold one of its literals (a form never spans
+        lines), not on the whole block: one pass of `re` per rule per block made this
+        engine about 1 MB/s."""
         hits: Hits = []
         lowered: bytes | bytearray | None = None
-        haystack: bytes | bytearray
+        size = len(block)
         for index, form, literals, caseless in self._rules:
-            if literals:
-                if caseless:
-                    lowered = block.lower() if lowered is None else lowered
-                    haystack = lowered
-                else:
-                    haystack = block
-                if not any(literal in haystack for literal in literals):
-                    continue
-            hits.extend((index, m.end()) for m in form.finditer(block))
+            if not literals:
+                hits.extend((index, m.end()) for m in form.finditer(block))
+                continue
+            if caseless:
+                lowered = block.lower() if lowered is None else lowered
+            haystack = lowered if caseless and lowered is not None else block
+            done: set[int] = set()
+            for literal in literals:
+                at = haystack.find(literal)
+                while at >= 0:
+                    start = block.rfind(b"\n", 0, at) + 1
+                    end = block.find(b"\n", at)
+                    end = size if end < 0 else end
+                    if start not in done:
+                        done.add(start)
+                        match = form.search(block, start, end)
+                        if match is not None:
+                            hits.append((index, match.end()))
+                    at = haystack.find(literal, end + 1)
         return hits
 
     def open(self) -> EngineStream:

@@ -107,7 +107,9 @@ def _confidence(winner: Signal, strong: Sequence[Signal], rule: Rule | None) -> 
         conf = rule.confidence
     else:
         conf = 0.95 if winner.priority >= 90 else 0.5 if winner.priority >= 40 else 0.35
-    if winner.priority < 40:
+    # Lint rules sit low on purpose (any other failure outranks a lint finding); that is
+    # not weak evidence.
+    if winner.priority < 40 and winner.category != "lint-failure":
         conf = min(conf, 0.5)
     # Symptoms the winner explains (a dependency failure after a network error) are no rivals.
     rivals = [s for s in strong if s.category != winner.category

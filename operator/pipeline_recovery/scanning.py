@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -105,7 +106,8 @@ class LogStream:
                 self._carry = b""
             self._finished = True
             self._engine_stream.close()
-            if len(_POOL) < POOLED_BUFFERS and len(self._block) <= 2 * CHUNK_HINT:
+            # getsizeof counts what the buffer holds allocated, not what it holds now.
+            if len(_POOL) < POOLED_BUFFERS and sys.getsizeof(self._block) <= 2 * CHUNK_HINT:
                 _POOL.append(self._block)
             self._block = bytearray()
             scan = self.scan

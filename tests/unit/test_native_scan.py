@@ -174,3 +174,18 @@ def test_a_pooled_block_buffer_carries_nothing_into_the_next_log(engine: str) ->
     second.feed(b"all good\npartial")
     scan = second.finish()
     assert scan.signals == [] and scan.lines == 2 and scan.tail == ["all good", "partial"]
+
+
+def test_a_stream_fed_huge_chunks_does_not_park_its_buffer_in_the_pool() -> None:
+    from pipeline_recovery import scanning
+
+    clf = Classifier.load(engine="re2")
+    scanning._POOL.clear()
+    stream = clf.open_stream()
+    stream.feed(b"x" * 100 + b"\n" + b"step ok\n" * 600_000)  # one 4.8 MB block, kept to the end
+    stream.finish()
+    assert scanning._POOL == []
+    small = clf.open_stream()
+    small.feed(b"step ok\n" * 1000)
+    small.finish()
+    assert len(scanning._POOL) == 1

@@ -225,3 +225,16 @@ def test_errors_a_step_retried_past_are_not_the_cause(clf: Classifier, log: byte
                                                        category: str) -> None:
     _, found, confidence = _diagnose(clf, log)
     assert found == category and confidence >= 0.5
+
+
+@pytest.mark.parametrize(("line", "category"), [
+    (b'ERROR: failed to solve: process "/bin/sh -c npm run build" did not complete '
+     b"successfully: exit code: 1\n", "compile-error"),
+    (b"The command '/bin/sh -c make -j4' returned a non-zero code: 2\n", "compile-error"),
+    # apt or a script failing says only that the step failed: unknown (the AI looks next).
+    (b'ERROR: failed to solve: process "/bin/sh -c apt-get update" did not complete '
+     b"successfully: exit code: 100\n", "unknown"),
+])
+def test_a_dockerfile_step_alone_names_a_build_only_for_build_tools(
+        clf: Classifier, line: bytes, category: str) -> None:
+    assert _diagnose(clf, b"#8 [4/6] RUN something\n" + line)[1] == category

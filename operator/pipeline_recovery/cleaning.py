@@ -10,6 +10,11 @@ MAX_LINE_BYTES = 64 * 1024
 # CSI (colours, cursor moves), OSC (titles, hyperlinks) and lone two-byte escapes.
 _ANSI = re.compile(r"\x1b\[[0-9;?<=>]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# The timestamp a runner puts before every line: GitHub Actions and `kubectl logs
+# --timestamps` (RFC 3339), GitLab's raw trace (plus its stream mark, "00O"), Jenkins'
+# timestamper in brackets. Rules anchored at the line start (`^FAIL`) see the tool's line.
+_TIMESTAMP = re.compile(
+    r"^\[?\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\]?(?: \d\d[OE]\+? ?| )")
 _WARNING = re.compile(
     r"^\s*(?:\S+\s+){0,2}?(?:npm WARN|pnpm WARN|yarn warn|warning |WARN(?:ING)?\b|"
     r"\[(?:WARN(?:ING)?|[Ww]arn(?:ing)?)\]|[Ww]arning(?:\[\w+\])?:|W\d{4} |::warning|##\[warning\])"
@@ -30,6 +35,8 @@ def clean_line(raw: bytes | bytearray | str, limit: int = MAX_LINE_CHARS) -> str
         text = frames[-1] if frames else ""
     if "\x00" in text or _CONTROL.search(text):
         text = _CONTROL.sub("", text)
+    if text[:1].isdigit() or text[:1] == "[":
+        text = _TIMESTAMP.sub("", text, count=1)
     text = text.replace("\t", "    ").rstrip()
     if len(text) > limit:
         text = text[: limit - 1] + "…"

@@ -170,19 +170,10 @@ def _lengthen_anchor(seq: list[Any], limit: int = 4) -> list[list[Any]]:
     return [seq]
 
 
-def _line_start(alt: list[Any], form: list[Any]) -> str:
-    """`^` kept where the form still begins where the rule's line start was: the rule only
-    matches there, and a short first word ("e: ", "FAIL") is then found only at line starts
-    instead of wherever it occurs. A carriage return starts a progress frame, which cleaning
-    may keep as the line."""
-    anchored = len(alt) > 1 and alt[0][0] is _C.AT and alt[0][1] is _C.AT_BEGINNING
-    return "(?:^|\\r)" if anchored and form and form[0] is alt[1] else ""
-
-
 def _alternatives(seq: list[Any]) -> list[Any]:
     """The top-level alternatives. `re`'s parser moves a prefix they share out in front of
     them (`=+ a|=+ b` parses as `=+ (?:a|b)`); handing it back to each keeps the `.*` gaps
-    and line starts of every alternative at the top, where the form can use them."""
+    of every alternative at the top, where the form can use them."""
     if len(seq) == 1 and seq[0][0] is _C.BRANCH:
         return list(seq[0][1][1])
     if len(seq) > 1 and seq[-1][0] is _C.BRANCH:
@@ -193,7 +184,8 @@ def _alternatives(seq: list[Any]) -> list[Any]:
 def scan_form(regex: str) -> str:
     """The rule as the engines search for it: its regex with captures, anchors, trailing
     repeats, the weaker side of `.*` gaps and what precedes its first literal run dropped,
-    kept within one line, with `^` where the form still begins at the rule's line start.
+    kept within one line. Line starts (`^`) are left to the confirming match, which sees the
+    line without the runner's timestamp.
     Engines scan blocks with CSI codes stripped (`native.strip_into`), so every line the rule
     matches once cleaned is found; the confirming match judges the cleaned line."""
     parsed = _PARSER.parse(regex)
@@ -201,8 +193,5 @@ def scan_form(regex: str) -> str:
     forms: list[str] = []
     for alt in _alternatives(list(parsed)):
         form = _from_anchor(_trim(_best_piece(list(alt))))
-        start = _line_start(list(alt), form)
-        forms.extend(start + _unparse(longer) for longer in _lengthen_anchor(form))
-    if any(form.startswith("(?:^|") for form in forms):
-        prefix += "(?m)"
+        forms.extend(_unparse(longer) for longer in _lengthen_anchor(form))
     return prefix + "|".join(forms)

@@ -238,3 +238,32 @@ def test_errors_a_step_retried_past_are_not_the_cause(clf: Classifier, log: byte
 def test_a_dockerfile_step_alone_names_a_build_only_for_build_tools(
         clf: Classifier, line: bytes, category: str) -> None:
     assert _diagnose(clf, b"#8 [4/6] RUN something\n" + line)[1] == category
+
+
+@pytest.mark.parametrize("path", LOGS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_a_runner_timestamp_before_every_line_changes_no_verdict(clf: Classifier,
+                                                                 path: Path) -> None:
+    # GitHub Actions' raw logs and `kubectl logs --timestamps` put one before each line.
+    lines = path.read_bytes().split(b"\n")
+    stamped = b"\n".join(b"2024-03-11T09:%02d:%02d.1234567Z " % divmod(i % 3600, 60) + line
+                         for i, line in enumerate(lines))
+    plain = clf.diagnose([clf.scan_bytes(path.read_bytes())])
+    diag = clf.diagnose([clf.scan_bytes(stamped)])
+    assert diag.category == plain.category == path.parent.name
+    if plain.evidence is not None:
+        assert diag.evidence is not None and diag.evidence.text == plain.evidence.text
+
+
+@pytest.mark.parametrize("prefix", [
+    "2026-07-30T20:36:12.0134960Z ",  # GitHub Actions
+    "2026-07-30T20:36:12.013496012Z ",  # kubectl logs --timestamps
+    "2026-07-30T20:36:12.013496Z 00O ",  # GitLab's raw trace, stream mark
+    "2026-07-30T20:36:12.013496Z 01E+",  # GitLab, continued line
+    "[2026-07-30T20:36:12.013Z] ",  # Jenkins timestamper
+    "2026-07-30 20:36:12,013+02:00 ",
+])
+def test_clean_line_drops_the_runner_timestamp(prefix: str) -> None:
+    from pipeline_recovery.cleaning import clean_line
+
+    assert clean_line(prefix + "--- FAIL: TestGlob (0.00s)") == "--- FAIL: TestGlob (0.00s)"
+    assert clean_line("2026 was a year") == "2026 was a year"

@@ -194,4 +194,5 @@ def scan_form(regex: str) -> str:
     for alt in _alternatives(list(parsed)):
         form = _from_anchor(_trim(_best_piece(list(alt))))
         forms.extend(_unparse(longer) for longer in _lengthen_anchor(form))
-    return prefix + "|".join(forms)
+    # Alternatives that differ only in what a gap cut away leave the same form.
+    return prefix + "|".join(dict.fromkeys(forms))

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from pipeline_recovery.literals import required_literals
 from pipeline_recovery.patterns import PatternError, Rule
 from pipeline_recovery.scan_forms import scan_form
 
@@ -18,11 +19,6 @@ def engine_patterns(rules: Sequence[Rule]) -> tuple[list[str], list[int]]:
     """The scan form of every rule, and the index of the rule each one belongs to."""
     return [scan_form(rule.regex) for rule in rules], list(range(len(rules)))
 
-
-_PARSER: Any = getattr(re, "_parser")  # noqa: B009  (private, but the only parser of `re` syntax)
-_LITERAL: Any = getattr(re, "_constants").LITERAL  # noqa: B009
-_BRANCH: Any = getattr(re, "_constants").BRANCH  # noqa: B009
-_SUBPATTERN: Any = getattr(re, "_constants").SUBPATTERN  # noqa: B009
 
 Hits = list[tuple[int, int]]  # (rule index, end offset of a match in the block), any order
 Candidates = list[tuple[int, int]]  # (line start in the block, rule index), sorted, unique
@@ -217,44 +213,6 @@ class Re2Engine:
 
     def open(self) -> EngineStream:
         return _BlockStream(self)
-
-
-def _longest_run(seq: Any) -> str:
-    best, run = "", ""
-    for op, arg in seq:
-        if op is _LITERAL and chr(arg) not in " \t":
-            run += chr(arg)
-            continue
-        best, run = max(best, run, key=len), ""
-    return max(best, run, key=len)
-
-
-def _alternatives(seq: Any) -> list[str] | None:
-    """Literals one of which every match of seq contains (None when unknown)."""
-    run = _longest_run(seq)
-    if len(run) >= 3:
-        return [run]
-    for op, arg in seq:
-        found: list[str] | None = None
-        if op is _BRANCH:
-            parts = [_alternatives(branch) for branch in arg[1]]
-            found = None if any(p is None for p in parts) else [x for p in parts for x in p or ()]
-        elif op is _SUBPATTERN:
-            found = _alternatives(arg[-1])
-        if found:
-            return found
-    return [run] if len(run) >= 2 else None
-
-
-def required_literals(regex: str) -> tuple[tuple[bytes, ...], bool]:
-    """Literals (no spaces) of which every match contains at least one, and whether to
-    compare them case-insensitively; () when there are none (the rule always runs)."""
-    parsed = _PARSER.parse(regex)
-    caseless = bool(parsed.state.flags & re.IGNORECASE)
-    found = _alternatives(list(parsed))
-    if not found or not all(x.isascii() for x in found):
-        return (), caseless
-    return tuple(dict.fromkeys((x.lower() if caseless else x).encode() for x in found)), caseless
 
 
 class ReEngine:

@@ -35,6 +35,10 @@ HINT_PRIORITY = 10
 RETRYABLE = frozenset({"network", "rate-limited"})
 RECOVERY_LINES = 200
 FAILURE_PRIORITY = 30  # what counts as "something else failed" for that test
+# A Go test's own output ("    foo_test.go:42: ...") quotes errors the test saw or expected:
+# when the log also reports failing tests, those quotes are not the step's cause.
+_GO_TEST_OUTPUT = re.compile(r"^\s+[\w.-]+_test\.go:\d+: ")
+QUOTED_PRIORITY = 5
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 DEFAULT_SOLUTIONS: dict[str, str] = {
@@ -143,6 +147,10 @@ def _auto_fixable(winner: Signal, rule: Rule | None) -> bool:
 def decide(signals: Sequence[Signal], rules: Mapping[str, Rule],
            fallback_text: str = "") -> Diagnosis:
     """The Diagnosis that the signals support (unknown when none is credible)."""
+    if any(s.category == "test-failure" and s.priority >= 40 for s in signals):
+        signals = [Signal(s.category, s.rule_id, QUOTED_PRIORITY, s.evidence, s.offset)
+                   if s.category != "test-failure" and s.evidence.source == "log"
+                   and _GO_TEST_OUTPUT.match(s.evidence.text) else s for s in signals]
     ordered = tuple(sorted(signals, key=lambda s: (s.offset, -s.priority, s.rule_id)))
     recovered = _recovered(ordered)
     strong = [s for s in ordered if s.priority >= MIN_PRIORITY and id(s) not in recovered]

@@ -7,8 +7,10 @@ import re
 MAX_LINE_CHARS = 1000  # what a kept line may show; matching sees up to MAX_LINE_BYTES
 MAX_LINE_BYTES = 64 * 1024
 
-# CSI (colours, cursor moves), OSC (titles, hyperlinks) and lone two-byte escapes.
-_ANSI = re.compile(r"\x1b\[[0-9;?<=>]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+# CSI sequences only (colours, cursor moves): what the scan strips from whole blocks.
+CSI_PATTERN = rb"\x1b\[[0-9;?<=>]*[ -/]*[@-~]"
+# CSI, OSC (titles, hyperlinks) and lone two-byte escapes.
+_ANSI = re.compile(CSI_PATTERN.decode() + r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # The timestamp a runner puts before every line: GitHub Actions and `kubectl logs
 # --timestamps` (RFC 3339), GitLab's raw trace (plus its stream mark, "00O"), Jenkins'
@@ -42,9 +44,6 @@ def clean_line(raw: bytes | bytearray | str, limit: int = MAX_LINE_CHARS) -> str
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text
-
-# CSI sequences only (colours, cursor moves): what the scan strips from whole blocks.
-CSI_PATTERN = rb"\x1b\[[0-9;?<=>]*[ -/]*[@-~]"
 
 # The same marks on a raw line, only where cleaning cannot change the verdict: printable ASCII
 # up to the mark, and a mark that is complete whatever follows (so a match here implies

@@ -79,7 +79,7 @@ class NativeEngine:
 
         if NATIVE is None:
             raise ImportError("the native scan extension is not built (needs libhs at install)")
-        exprs, self.owners = engine_patterns(rules)
+        exprs, _ = engine_patterns(rules)  # the C loop reports rule indices itself
         key = tuple(exprs)
         cached = _NATIVE_CACHE.get(key)
         if cached is None:

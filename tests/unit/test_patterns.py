@@ -96,12 +96,16 @@ def test_scan_form_is_engine_neutral() -> None:
     assert "clang" not in scan_form(r"(?:clang|ld) .*virtual memory exhausted")
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_phrase_split_by_colour_codes_is_found(engine: str) -> None:
+def _loaded(engine: str) -> Classifier:
     try:
-        clf = Classifier.load(engine=engine)
+        return Classifier.load(engine=engine)
     except ImportError:
         pytest.skip(f"{engine} is not installed")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_phrase_split_by_colour_codes_is_found(engine: str) -> None:
+    clf = _loaded(engine)
     plain = b"build ok\nnpm ERR! code ELIFECYCLE\n"
     coloured = (b"build ok\n\x1b[1mnpm\x1b[22m \x1b[31mERR!\x1b[39m "
                 b"\x1b[35mcode\x1b[39m ELIFECYCLE\n")
@@ -113,10 +117,7 @@ def test_phrase_split_by_colour_codes_is_found(engine: str) -> None:
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_rule_past_its_warning_slots_still_finds_the_real_error(engine: str) -> None:
-    try:
-        clf = Classifier.load(engine=engine)
-    except ImportError:
-        pytest.skip(f"{engine} is not installed")
+    clf = _loaded(engine)
     warning = b"12:00:01 npm WARN optional SKIPPING fsevents@2.3.2: ENOENT skipped\n"
     data = warning * 500 + b"\x1b[33mWARN\x1b[0m cache ENOENT\n" + b"Error: ENOENT boom\n"
     hits = [s for s in clf.scan_bytes(data).signals if s.rule_id == "missing-file-enoent"]

@@ -230,10 +230,15 @@ done:
 static Py_ssize_t newlines(const unsigned char *p, Py_ssize_t n) {
     Py_ssize_t total = 0, i = 0;
 #if defined(__SSE2__)
-    const __m128i nl = _mm_set1_epi8('\n');
-    for (; i + 16 <= n; i += 16) {
-        __m128i chunk = _mm_loadu_si128((const __m128i *)(p + i));
-        total += __builtin_popcount((unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, nl)));
+    const __m128i nl = _mm_set1_epi8('\n'), zero = _mm_setzero_si128();
+    while (i + 16 <= n) {
+        __m128i counts = zero;  /* byte-wide counters, summed before they can wrap */
+        for (int k = 0; k < 255 && i + 16 <= n; k++, i += 16) {
+            __m128i chunk = _mm_loadu_si128((const __m128i *)(p + i));
+            counts = _mm_sub_epi8(counts, _mm_cmpeq_epi8(chunk, nl));
+        }
+        __m128i sums = _mm_sad_epu8(counts, zero);
+        total += _mm_cvtsi128_si32(sums) + _mm_cvtsi128_si32(_mm_srli_si128(sums, 8));
     }
 #endif
     for (; i < n; i++) {
@@ -293,6 +298,37 @@ static Py_ssize_t strip_in_place(unsigned char *buf, Py_ssize_t len) {
     return w - buf;
 }
 
+/* Copies n bytes from p to w and adds their newlines to *lines, in one pass (byte-wide
+ * counters, summed every 255 vectors); returns whether an ESC byte was among them. */
+static int copy_counting(unsigned char *w, const unsigned char *p, Py_ssize_t n,
+                         Py_ssize_t *lines) {
+    Py_ssize_t i = 0, total = 0;
+    int esc_seen = 0;
+#if defined(__SSE2__)
+    const __m128i nl = _mm_set1_epi8('\n'), esc = _mm_set1_epi8(0x1b), zero = _mm_setzero_si128();
+    __m128i any_esc = zero;
+    while (i + 16 <= n) {
+        __m128i counts = zero;
+        for (int k = 0; k < 255 && i + 16 <= n; k++, i += 16) {
+            __m128i chunk = _mm_loadu_si128((const __m128i *)(p + i));
+            _mm_storeu_si128((__m128i *)(w + i), chunk);
+            counts = _mm_sub_epi8(counts, _mm_cmpeq_epi8(chunk, nl));
+            any_esc = _mm_or_si128(any_esc, _mm_cmpeq_epi8(chunk, esc));
+        }
+        __m128i sums = _mm_sad_epu8(counts, zero);
+        total += _mm_cvtsi128_si32(sums) + _mm_cvtsi128_si32(_mm_srli_si128(sums, 8));
+    }
+    esc_seen = _mm_movemask_epi8(any_esc) != 0;
+#endif
+    for (; i < n; i++) {
+        w[i] = p[i];
+        total += p[i] == '\n';
+        esc_seen |= p[i] == 0x1b;
+    }
+    *lines += total;
+    return esc_seen;
+}
+
 static PyObject *strip_into(PyObject *module, PyObject *args) {
     (void)module;
     PyObject *out;
@@ -310,12 +346,17 @@ static PyObject *strip_into(PyObject *module, PyObject *args) {
     Py_ssize_t total = head.len + (end - start);
     if (PyByteArray_Resize(out, total) < 0) goto done;
     unsigned char *w = (unsigned char *)PyByteArray_AS_STRING(out);
-    memcpy(w, head.buf, (size_t)head.len);
-    memcpy(w + head.len, (const char *)body.buf + start, (size_t)(end - start));
-    /* After the copy: a code may straddle the carried head and the new chunk. */
-    Py_ssize_t kept = strip_in_place(w, total);
-    if (kept != total && PyByteArray_Resize(out, kept) < 0) goto done;
-    result = PyLong_FromSsize_t(kept);
+    Py_ssize_t lines = 0;
+    int esc_seen = copy_counting(w, head.buf, head.len, &lines);
+    esc_seen |= copy_counting(w + head.len, (const unsigned char *)body.buf + start,
+                              end - start, &lines);
+    /* After the copy: a code may straddle the carried head and the new chunk. Codes hold no
+     * newline, so the count stands. */
+    if (esc_seen) {
+        Py_ssize_t kept = strip_in_place(w, total);
+        if (kept != total && PyByteArray_Resize(out, kept) < 0) goto done;
+    }
+    result = PyLong_FromSsize_t(lines);
 done:
     PyBuffer_Release(&head);
     PyBuffer_Release(&body);
@@ -343,7 +384,7 @@ static PyTypeObject ScannerType = {
 static PyMethodDef module_methods[] = {
     {"count_lines", count_lines, METH_VARARGS, "count_lines(block, start, end) -> int"},
     {"strip_into", strip_into, METH_VARARGS,
-     "strip_into(out, head, body, start, end) -> len: out = head + body[start:end], CSI removed"},
+     "strip_into(out, head, body, start, end) -> newlines: out = head + body[start:end], CSI removed"},
     {NULL, NULL, 0, NULL},
 };
 

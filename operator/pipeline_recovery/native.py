@@ -18,15 +18,17 @@ except ImportError:  # no compiler or no libhs headers at install time: pure-Pyt
 NATIVE: Any = _native  # the extension module, or None
 
 
-def strip_into(out: bytearray, head: bytes, body: bytes, start: int, end: int) -> None:
+def strip_into(out: bytearray, head: bytes, body: bytes, start: int, end: int) -> int:
     """out = head + body[start:end] without CSI sequences (colours, cursor moves), which
-    would otherwise hide a phrase from the scan forms. The stream reuses one buffer for
-    every block: fresh megabyte-sized objects cost more in page faults than the scan."""
+    would otherwise hide a phrase from the scan forms; returns the newlines copied, counted
+    in the same pass. The stream reuses one buffer for every block: fresh megabyte-sized
+    objects cost more in page faults than the scan."""
     if _native is not None:
-        _native.strip_into(out, head, body, start, end)
-        return
+        lines: int = _native.strip_into(out, head, body, start, end)
+        return lines
     data = head + body[start:end]
     out[:] = _CSI.sub(b"", data) if b"\x1b" in data else data
+    return out.count(b"\n")
 
 
 def count_lines(block: bytes | bytearray, start: int, end: int) -> int:

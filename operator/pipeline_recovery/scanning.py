@@ -93,16 +93,15 @@ class LogStream:
             head = self._carry
         # The block (carried line + the chunk's complete lines) goes into the stream's one
         # reusable buffer, codes stripped; they never span a newline, so blocks stand alone.
-        strip_into(self._block, head, chunk, start, last + 1)
+        lines = strip_into(self._block, head, chunk, start, last + 1)
         self._carry, self._overflow = b"", False
         self._extend_carry(chunk, last + 1, size)
-        self._scan_block(self._block)
+        self._scan_block(self._block, lines)
 
     def finish(self) -> LogScan:
         if not self._finished:
             if self._carry:
-                strip_into(self._block, self._carry, b"\n", 0, 1)
-                self._scan_block(self._block)
+                self._scan_block(self._block, strip_into(self._block, self._carry, b"\n", 0, 1))
                 self._carry = b""
             self._finished = True
             self._engine_stream.close()
@@ -127,18 +126,19 @@ class LogStream:
         if end > start:
             self._carry += chunk[start:end]
 
-    def _scan_block(self, block: bytearray) -> None:
+    def _scan_block(self, block: bytearray, lines: int) -> None:
         if self._pending:
             self._fill_pending(block)
         scan, engine_stream, skip = self.scan, self._engine_stream, self._skip
-        counted_to, line_no, start = 0, scan.lines, 0
+        first_line, start = scan.lines, 0
+        counted_to, line_no = 0, first_line
         # A native engine stops after a batch of candidates: confirming them may saturate a
         # rule, and the next call then drops that rule's hits in C.
         while start >= 0 and len(scan.signals) < TOTAL_CAP:
             found, start = engine_stream.scan(block, start, skip)
             if found:
                 counted_to, line_no = self._confirm(block, found, counted_to, line_no)
-        scan.lines = line_no + count_lines(block, counted_to, len(block))
+        scan.lines = first_line + lines
         self._offset += len(block)
         if len(block) >= TAIL_BYTES:
             self._tail = bytes(block[-TAIL_BYTES:])

@@ -20,7 +20,10 @@ _TIMESTAMP = re.compile(
     r"(?: \d\d[OE]\+? ?| )")
 _WARNING = re.compile(
     r"^\s*(?:\S+\s+){0,2}?(?:npm WARN|pnpm WARN|yarn warn|warning |WARN(?:ING)?\b|"
-    r"\[(?:WARN(?:ING)?|[Ww]arn(?:ing)?)\]|[Ww]arning(?:\[\w+\])?:|W\d{4} |::warning|##\[warning\])"
+    r"\[(?:WARN(?:ING)?|[Ww]arn(?:ing)?)\]|[Ww]arning(?:\[\w+\])?:|W\d{4} |::warning|##\[warning\]|"
+    # logrus and logfmt lines below error level (kaniko's "INFO[0000] Error while retrieving
+    # image from cache: ... no such file or directory" is a cache miss, not the failure).
+    r"(?:INFO|DEBU)\[\d+\]|level=(?:info|debug|warn(?:ing)?)\b)"
 )
 
 
@@ -63,7 +66,7 @@ def is_raw_warning(block: bytes | bytearray, start: int, end: int) -> bool:
 
 
 def is_warning_line(text: str) -> bool:
-    """A line the tool itself marks as a warning: weak evidence of a root cause."""
+    """A line the tool itself marks as a warning (or as info): weak evidence of a root cause."""
     return _WARNING.match(text) is not None
 
 

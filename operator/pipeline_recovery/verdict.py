@@ -28,6 +28,11 @@ CAUSED_BY: dict[str, tuple[str, ...]] = {
     "test-failure": ("out-of-memory", "missing-module", "network"),
     "evicted": ("disk-full", "out-of-memory"),
 }
+# A cause printed just after its symptom, in the same error record (Maven's "Could not
+# transfer artifact" then "status code: 429"; webpack's "ERROR in x" then "Module not found").
+FOLLOWING_LINES = 3
+CAUSE_MAY_FOLLOW = frozenset({"dependency-resolution", "missing-module", "missing-file",
+                              "compile-error"})
 HINT_PRIORITY = 10
 # Errors tools retry past (a wait-for-the-database loop, pip's "Retrying ... Connection
 # refused"): recovered when, in the same log, they stop, this many lines pass without
@@ -38,6 +43,17 @@ FAILURE_PRIORITY = 30  # what counts as "something else failed" for that test
 # A Go test's own output ("    foo_test.go:42: ...") quotes errors the test saw or expected:
 # when the log also reports failing tests, those quotes are not the step's cause.
 _GO_TEST_OUTPUT = re.compile(r"^\s+[\w.-]+_test\.go:\d+: ")
+# Other runners' renderings of what a failing test met: pytest's "E   " lines, crash
+# locations ("x.py:379: FileNotFoundError") and "FAILED test - Error" summaries (not ERROR:
+# a collection or setup error is the environment's). Only what a test cannot cause itself
+# stays the step's cause there (no rerun fixes a test's missing fixture file or a 403).
+_TEST_OUTPUT = re.compile(r"^(?:E {3,}|\S+\.py:\d+: \w+$|FAILED \S+ - )")
+# What a test asserted (expect's Expected/Received, RSpec's expected "..." and Failure/Error):
+# quotes, like Go's, whatever their category.
+_ASSERTION = re.compile(r"^\s*(?:Expected|Received)(?: [\w ]+)?: |^\s*expected [\"'\[]"
+                        r"|Failure/Error: ")
+TEST_CAUSES = frozenset({"out-of-memory", "missing-module", "network", "rate-limited",
+                         "disk-full"})
 QUOTED_PRIORITY = 5
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -78,11 +94,30 @@ def _pick(strong: Sequence[Signal], hints: Sequence[Signal]) -> Signal:
     # category (highest priority, then earliest) is the evidence.
     first = min(band, key=lambda s: (s.offset, -s.priority))
     causes = CAUSED_BY.get(first.category, ())
-    earlier = [s for s in hints if s.category in causes and s.offset < first.offset]
+    earlier = [s for s in hints if s.category in causes
+               and (s.offset < first.offset or _follows(first, s))]
     if earlier:
         first = min(earlier, key=lambda s: (s.offset, -s.priority))
     same = [s for s in hints if s.category == first.category]
     return max(same, key=lambda s: (s.priority, -s.offset))
+
+
+def _follows(symptom: Signal, cause: Signal) -> bool:
+    if symptom.category not in CAUSE_MAY_FOLLOW:
+        return False
+    a, b = symptom.evidence, cause.evidence
+    return (a.source == b.source == "log" and a.container == b.container
+            and a.line is not None and b.line is not None
+            and a.line < b.line <= a.line + FOLLOWING_LINES)
+
+
+def _quoted(signal: Signal) -> bool:
+    """Whether a log signal is what a failing test printed, not what failed the step."""
+    if signal.category == "test-failure" or signal.evidence.source != "log":
+        return False
+    text = signal.evidence.text
+    return bool(_GO_TEST_OUTPUT.match(text) or _ASSERTION.search(text)) or (
+        signal.category not in TEST_CAUSES and _TEST_OUTPUT.search(text) is not None)
 
 
 def _recovered(signals: Sequence[Signal]) -> set[int]:
@@ -149,8 +184,7 @@ def decide(signals: Sequence[Signal], rules: Mapping[str, Rule],
     """The Diagnosis that the signals support (unknown when none is credible)."""
     if any(s.category == "test-failure" and s.priority >= 40 for s in signals):
         signals = [Signal(s.category, s.rule_id, QUOTED_PRIORITY, s.evidence, s.offset)
-                   if s.category != "test-failure" and s.evidence.source == "log"
-                   and _GO_TEST_OUTPUT.match(s.evidence.text) else s for s in signals]
+                   if _quoted(s) else s for s in signals]
     ordered = tuple(sorted(signals, key=lambda s: (s.offset, -s.priority, s.rule_id)))
     recovered = _recovered(ordered)
     strong = [s for s in ordered if s.priority >= MIN_PRIORITY and id(s) not in recovered]

@@ -267,3 +267,40 @@ def test_clean_line_drops_the_runner_timestamp(prefix: str) -> None:
 
     assert clean_line(prefix + "--- FAIL: TestGlob (0.00s)") == "--- FAIL: TestGlob (0.00s)"
     assert clean_line("2026 was a year") == "2026 was a year"
+
+
+_PYTEST_TAIL = b"=================== 1 failed, 41 passed in 3.10s ===================\n"
+
+
+@pytest.mark.parametrize(("log", "category"), [
+    # What a failing test met and the test could have caused itself: the tests failed.
+    (b"E       FileNotFoundError: [Errno 2] No such file or directory: 'fixtures/a.json'\n"
+     b"tests/test_a.py:12: FileNotFoundError\n"
+     b"FAILED tests/test_a.py::test_load - FileNotFoundError: [Errno 2] No such file\n"
+     + _PYTEST_TAIL, "test-failure"),
+    (b"  FAIL  src/api.test.ts\n  \xe2\x97\x8f api \xe2\x80\xba rejects anonymous calls\n"
+     b'    Expected substring: "403 Forbidden"\n    Received string:    "200 OK"\n'
+     b"Tests:       1 failed, 12 passed, 13 total\n", "test-failure"),
+    # What no test causes itself stays the cause: the host was unreachable, the disk full.
+    (b"E   requests.exceptions.ConnectionError: HTTPSConnectionPool(host='pypi.org', port=443):"
+     b" Max retries exceeded (Caused by NewConnectionError: [Errno 111] Connection refused)\n"
+     + _PYTEST_TAIL, "network"),
+    (b"E   OSError: [Errno 28] No space left on device\n" + _PYTEST_TAIL, "disk-full"),
+    # A collection error is not a failing test: its own cause stands.
+    (b"E   PermissionError: [Errno 13] Permission denied: '/root/.cache'\n"
+     b"ERROR tests/test_a.py::test_load - PermissionError\n", "permission-denied"),
+])
+def test_what_failing_tests_printed_is_not_the_cause_unless_no_test_could_cause_it(
+        clf: Classifier, log: bytes, category: str) -> None:
+    assert _diagnose(clf, log)[1] == category
+
+
+@pytest.mark.parametrize(("gap", "category"), [(1, "rate-limited"), (3, "rate-limited"),
+                                                (4, "dependency-resolution")])
+def test_a_cause_printed_just_after_its_symptom_explains_it(clf: Classifier, gap: int,
+                                                            category: str) -> None:
+    log = (b"[ERROR] Failed to execute goal on project app: Could not transfer artifact "
+           b"org.acme:lib:jar:1.0 from/to central\n"
+           + b"[ERROR]   at org.acme.Resolver.fetch(Resolver.java:42)\n" * (gap - 1)
+           + b"[ERROR]   (https://repo.maven.apache.org/maven2): status code: 429\n")
+    assert _diagnose(clf, log)[1] == category

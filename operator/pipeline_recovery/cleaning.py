@@ -17,7 +17,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # timestamper in brackets. Rules anchored at the line start (`^FAIL`) see the tool's line.
 _TIMESTAMP = re.compile(
     r"^\[?\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\]?"
-    r"(?: \d\d[OE]\+? ?| )")
+    r"(?: \d\d[OE]\+? ?| )"
+    # Jenkins' timestamper in its time-only format ("22:52:57 ", "[00:06:41.396] ").
+    r"|^\[?\d\d:\d\d:\d\d(?:[.,]\d+)?\]? +")
 _WARNING = re.compile(
     r"^\s*(?:\S+\s+){0,2}?(?:npm WARN|pnpm WARN|yarn warn|warning |WARN(?:ING)?\b|"
     r"\[(?:WARN(?:ING)?|[Ww]arn(?:ing)?)\]|[Ww]arning(?:\[\w+\])?:|W\d{4} |::warning|##\[warning\]|"

@@ -261,6 +261,8 @@ def test_a_runner_timestamp_before_every_line_changes_no_verdict(clf: Classifier
     "2026-07-30T20:36:12.013496Z 01E+",  # GitLab, continued line
     "[2026-07-30T20:36:12.013Z] ",  # Jenkins timestamper
     "2026-07-30 20:36:12,013+02:00 ",
+    "22:52:57 ",  # Jenkins timestamper, time only
+    "[00:06:41.396]  ",
 ])
 def test_clean_line_drops_the_runner_timestamp(prefix: str) -> None:
     from pipeline_recovery.cleaning import clean_line

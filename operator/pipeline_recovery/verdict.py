@@ -84,7 +84,8 @@ DEFAULT_SOLUTIONS: dict[str, str] = {
 def fill(text: str, captures: Mapping[str, str]) -> str:
     """Substitute {capture} placeholders; a capture that did not match reads as empty."""
     filled = _PLACEHOLDER.sub(lambda m: captures.get(m.group(1), ""), text)
-    return re.sub(r"\s*\(\)|\s+(?=[.,])", "", filled)
+    # Tidy what empty captures leave: "()", "( x", "x )", doubled and stray spaces.
+    return re.sub(r"\s*\(\)|\s+(?=[.,)])|(?<=\()\s+| (?= )", "", filled)
 
 
 def _pick(strong: Sequence[Signal], hints: Sequence[Signal]) -> Signal:

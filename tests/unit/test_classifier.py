@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,42 @@ def test_fixture_category(clf: Classifier, path: Path) -> None:
         assert diag.evidence is not None and diag.evidence.line is not None
         assert diag.evidence.pattern_id and diag.evidence.text
         assert 0.2 <= diag.confidence <= 0.99
+
+
+_CLASSIFIER: list[Classifier] = []
+
+
+def _default() -> Classifier:
+    if not _CLASSIFIER:
+        _CLASSIFIER.append(Classifier.load())
+    return _CLASSIFIER[0]
+
+
+_UNTIDY = re.compile(r"  | [.,:;)]|:\.|\(\)|\( |\{\w+\}")
+
+
+@pytest.mark.parametrize("path", LOGS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_root_cause_and_solution_read_cleanly(path: Path) -> None:
+    # Captures an alternative does not set render empty; what they leave must still read.
+    clf = _default()
+    diag = clf.diagnose([clf.scan_bytes(path.read_bytes())])
+    assert not _UNTIDY.search(diag.root_cause), diag.root_cause
+    assert not _UNTIDY.search(diag.solution), diag.solution
+
+
+@pytest.mark.parametrize(("text", "captures", "expected"), [
+    ("The type checker found {count}{count2} errors.", {}, "The type checker found errors."),
+    ("NuGet could not restore ({code} {package}).", {"package": "x"},
+     "NuGet could not restore (x)."),
+    ("curl failed (curl error {code}).", {}, "curl failed (curl error)."),
+    ("Missing ({path}).", {}, "Missing."),
+    ("Missing ({path}).", {"path": "/a b"}, "Missing (/a b)."),
+])
+def test_fill_tidies_what_empty_captures_leave(text: str, captures: dict[str, str],
+                                               expected: str) -> None:
+    from pipeline_recovery.verdict import fill
+
+    assert fill(text, captures) == expected
 
 
 def test_seed_npm_enoent(clf: Classifier) -> None:

@@ -23,9 +23,10 @@ _TIMESTAMP = re.compile(
 _WARNING = re.compile(
     r"^\s*(?:\S+\s+){0,2}?(?:npm WARN|pnpm WARN|yarn warn|warning |WARN(?:ING)?\b|"
     r"\[(?:WARN(?:ING)?|[Ww]arn(?:ing)?)\]|[Ww]arning(?:\[\w+\])?:|W\d{4} |::warning|##\[warning\]|"
-    # logrus and logfmt lines below error level (kaniko's "INFO[0000] Error while retrieving
-    # image from cache: ... no such file or directory" is a cache miss, not the failure).
-    r"(?:INFO|DEBU)\[\d+\]|level=(?:info|debug|warn(?:ing)?)\b)"
+    # logrus lines below error level (kaniko's "INFO[0000] Error while retrieving image from
+    # cache: ... no such file or directory" is a cache miss, not the failure). Not logfmt's
+    # level=info: controllers (Argo's "Pod failed: StartError ...") report failures at it.
+    r"(?:INFO|DEBU)\[\d+\]|level=(?:debug|warn(?:ing)?)\b)"
 )
 
 

@@ -33,6 +33,10 @@ CAUSED_BY: dict[str, tuple[str, ...]] = {
 FOLLOWING_LINES = 3
 CAUSE_MAY_FOLLOW = frozenset({"dependency-resolution", "missing-module", "missing-file",
                               "compile-error"})
+# Just below a bundler's "ERROR in x" / "[vite] Build errored out.", a missing file is the
+# detail (not below a linker's failure: a missing crt1.o is the toolchain's); earlier in the
+# log it may be anything (a warning, a cleanup). Keyed by the symptom's rule.
+FOLLOWING_CAUSES: dict[str, tuple[str, ...]] = {"compile-webpack": ("missing-file",)}
 HINT_PRIORITY = 10
 # Errors tools retry past (a wait-for-the-database loop, pip's "Retrying ... Connection
 # refused"): recovered when, in the same log, they stop, this many lines pass without
@@ -95,8 +99,9 @@ def _pick(strong: Sequence[Signal], hints: Sequence[Signal]) -> Signal:
     # category (highest priority, then earliest) is the evidence.
     first = min(band, key=lambda s: (s.offset, -s.priority))
     causes = CAUSED_BY.get(first.category, ())
-    earlier = [s for s in hints if s.category in causes
-               and (s.offset < first.offset or _follows(first, s))]
+    following = causes + FOLLOWING_CAUSES.get(first.rule_id, ())
+    earlier = [s for s in hints if (s.category in causes and s.offset < first.offset)
+               or (s.category in following and _follows(first, s))]
     if earlier:
         first = min(earlier, key=lambda s: (s.offset, -s.priority))
     same = [s for s in hints if s.category == first.category]

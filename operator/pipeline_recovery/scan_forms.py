@@ -153,6 +153,24 @@ def _from_anchor(seq: list[Any]) -> list[Any]:
     return seq
 
 
+_CLASS_OPS = (_C.IN, _C.ANY, _C.NOT_LITERAL, _C.CATEGORY)
+
+
+def _drop_class_tail(seq: list[Any]) -> list[Any]:
+    """Without the character classes that end it ("; curl [\\d]" as "; curl "): Hyperscan
+    keys a literal followed by a class on the literal's end plus the class, a commoner
+    pair of bytes than the literal's own."""
+    while len(seq) > 1:
+        op, arg = seq[-1]
+        if op in _CLASS_OPS or (op in _REPEATS and all(o in _CLASS_OPS for o, _ in arg[2])):
+            if _literal_count(seq[:-1]) < ANCHOR_RUN:
+                break
+            seq = seq[:-1]
+        else:
+            break
+    return seq
+
+
 def _lengthen_anchor(seq: list[Any], limit: int = 4) -> list[list[Any]]:
     """`npm (?:ERR!|error) 404` as `npm ERR! 404|npm error 404`: when the leading literal
     run is followed by a few alternatives that each start with literal text, one form per
@@ -192,7 +210,7 @@ def scan_form(regex: str) -> str:
     prefix = "(?i)" if parsed.state.flags & re.IGNORECASE else ""
     forms: list[str] = []
     for alt in _alternatives(list(parsed)):
-        form = _from_anchor(_trim(_best_piece(list(alt))))
+        form = _drop_class_tail(_from_anchor(_trim(_best_piece(list(alt)))))
         forms.extend(_unparse(longer) for longer in _lengthen_anchor(form))
     # Alternatives that differ only in what a gap cut away leave the same form.
     return prefix + "|".join(dict.fromkeys(forms))

@@ -26,11 +26,23 @@ def _char(code: int, in_class: bool = False) -> str:
 
 
 def _class(items: Any) -> str:
-    negated, parts = False, []
+    """A class as engines that scan bytes read it. A character beyond ASCII is several
+    bytes in UTF-8, so it cannot sit in a byte class: a class that may match one (a curly
+    quote or an apostrophe) becomes an alternation of the character and the rest of the
+    class, and a negated class lets it through (a superset)."""
+    negated = any(op is _C.NEGATE for op, _ in items)
+    wide = [arg for op, arg in items if op is _C.LITERAL and arg > 0x7F]
+    if wide:
+        rest = [(op, arg) for op, arg in items if not (op is _C.LITERAL and arg > 0x7F)]
+        if negated:
+            return _class(rest)
+        narrow = _class(rest) if rest else ""
+        return "(?:" + "|".join([chr(code) for code in wide] + ([narrow] if narrow else [])) + ")"
+    parts = []
     for op, arg in items:
         if op is _C.NEGATE:
-            negated = True
-        elif op is _C.LITERAL:
+            continue
+        if op is _C.LITERAL:
             parts.append(_char(arg, True))
         elif op is _C.RANGE:
             parts.append(_char(arg[0], True) + "-" + _char(arg[1], True))

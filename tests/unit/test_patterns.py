@@ -96,6 +96,10 @@ def test_scan_form_is_engine_neutral() -> None:
     assert scan_form(r"RPC failed; curl \d+") == "RPC failed; curl "
     # Not when too little literal text would be left to scan for.
     assert scan_form(r"E\d{4}").startswith("E")
+    # A character beyond ASCII is several bytes: out of a byte class, into an alternation;
+    # a negated class lets it through.
+    assert scan_form("called [\u2018']x") == "called (?:\u2018|['])x"
+    assert scan_form("called [^\u2019']x") == "called [^\\n']x"
     # Of a `.*` gap's two sides the form keeps the one with more literal text.
     assert "clang" not in scan_form(r"(?:clang|ld) .*virtual memory exhausted")
 

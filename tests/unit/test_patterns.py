@@ -138,7 +138,7 @@ def test_rule_past_its_warning_slots_still_finds_the_real_error(engine: str) -> 
 # and failures, a retry, a summary of passed tests).
 _HEALTHY_OUTPUT = """\
 [INFO] Compiling 214 source files to /build/target/classes
-[INFO] Downloaded from central: https://repo.maven.apache.org/maven2/org/slf4j/slf4j-api/2.0.9 (64 kB)
+[INFO] Downloaded from central: https://repo.maven.apache.org/maven2/org/slf4j/slf4j-api (64 kB)
    Compiling serde_json v1.0.108
 ok  	github.com/acme/api/handlers	0.412s
 tests/test_orders.py::test_create_order[postgres] PASSED                 [ 42%]

@@ -1,4 +1,4 @@
-"""`pipeline-recovery classify`: offline diagnosis of one log file (plus optional Pod/Job JSON)."""
+"""`pipeline-recovery classify`: offline diagnosis of one log file (and a Pod or Job)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
+
+import yaml
 
 from pipeline_recovery.classifier import Classifier, LogScan
 from pipeline_recovery.model import Diagnosis, Evidence
@@ -19,14 +21,33 @@ class InputError(Exception):
     """Unreadable input; the message is the one line the user sees."""
 
 
+def _parse_status(raw: bytes, path: str) -> Any:
+    # `kubectl get -o json` or `-o yaml`: JSON first (its errors are the precise ones).
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        json_error = exc
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        data = None
+    if not isinstance(data, dict):
+        raise InputError(f"status file {path} is not valid JSON or YAML: {json_error}") from None
+    return data
+
+
 def _read_status(path: str) -> Mapping[str, Any]:
     try:
         with open(path, "rb") as handle:
-            data = json.loads(handle.read(16 * 1024 * 1024))
+            data = _parse_status(handle.read(16 * 1024 * 1024), path)
     except OSError as exc:
         raise InputError(f"cannot read status file {path}: {exc.strerror or exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"status file {path} is not valid JSON: {exc}") from None
+    if isinstance(data, dict) and data.get("kind") == "List":
+        # `kubectl get pods -o json` with several: the first failed one, else the first.
+        items = [i for i in data.get("items") or [] if isinstance(i, dict)]
+        failed = [i for i in items if (i.get("status") or {}).get("phase") == "Failed"]
+        chosen = failed or items
+        data = chosen[0] if chosen else None
     if not isinstance(data, dict) or not isinstance(data.get("status", {}), dict):
         raise InputError(f"status file {path} is not a Pod or Job object")
     return data

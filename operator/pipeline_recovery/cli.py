@@ -27,8 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument("log", help="log file to read, or - for standard input")
     classify.add_argument(
         "--status",
-        metavar="STATUS_JSON",
-        help="the failed Pod or Job as `kubectl get -o json` prints it",
+        metavar="STATUS_FILE",
+        help="the failed Pod or Job as `kubectl get -o json` (or -o yaml) prints it",
     )
     classify.add_argument("--json", action="store_true", help="print one JSON object")
     classify.add_argument(

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline_recovery.cli import main
 
@@ -35,6 +36,27 @@ def test_human_output_with_status(capsys: pytest.CaptureFixture[str]) -> None:
     assert "fingerprint:" in out and "solution:" in out and "evidence:" in out
 
 
+def _classify_json(capsys: pytest.CaptureFixture[str], status: Path) -> dict[str, object]:
+    assert main(["classify", str(SEED), "--status", str(status), "--json"]) == 0
+    out: dict[str, object] = json.loads(capsys.readouterr().out)
+    return out
+
+
+def test_status_as_yaml_or_in_a_list_reads_like_json(capsys: pytest.CaptureFixture[str],
+                                                     tmp_path: Path) -> None:
+    pod = json.loads((FIX / "status" / "pod-oomkilled.json").read_text())
+    expected = _classify_json(capsys, FIX / "status" / "pod-oomkilled.json")
+    assert expected["category"] == "out-of-memory"
+    as_yaml = tmp_path / "pod.yaml"  # `kubectl get pod -o yaml`
+    as_yaml.write_text(yaml.safe_dump(pod))
+    assert _classify_json(capsys, as_yaml)["category"] == "out-of-memory"
+    # `kubectl get pods -o json`: the failed pod of the list is the one read.
+    running = {"kind": "Pod", "metadata": {"name": "web"}, "status": {"phase": "Running"}}
+    listed = tmp_path / "pods.json"
+    listed.write_text(json.dumps({"kind": "List", "items": [running, pod]}))
+    assert _classify_json(capsys, listed)["category"] == "out-of-memory"
+
+
 def test_ai_without_llm_falls_back(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["classify", str(SEED), "--ai", "--json"]) == 0
     captured = capsys.readouterr()
@@ -47,7 +69,7 @@ def test_ai_without_llm_falls_back(capsys: pytest.CaptureFixture[str]) -> None:
         (["classify", "/definitely/missing.log"], "cannot read log file /definitely/missing.log"),
         (["classify", str(FIX / "status")], "cannot read log file"),
         (["classify", str(SEED), "--status", "/nope.json"], "cannot read status file"),
-        (["classify", str(SEED), "--status", str(SEED)], "is not valid JSON"),
+        (["classify", str(SEED), "--status", str(SEED)], "is not valid JSON or YAML"),
     ],
 )
 def test_bad_input_is_one_line(capsys: pytest.CaptureFixture[str], argv: list[str],

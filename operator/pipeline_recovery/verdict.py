@@ -27,12 +27,15 @@ CAUSED_BY: dict[str, tuple[str, ...]] = {
     "compile-error": ("out-of-memory", "missing-module", "dependency-resolution"),
     "test-failure": ("out-of-memory", "missing-module", "network"),
     "evicted": ("disk-full", "out-of-memory"),
+    # An OOM kill can make a step overrun its deadline, never the reverse; status tables
+    # (`kubectl get -w`) print them in no causal order.
+    "deadline-exceeded": ("out-of-memory",),
 }
 # A cause printed just after its symptom, in the same error record (Maven's "Could not
 # transfer artifact" then "status code: 429"; webpack's "ERROR in x" then "Module not found").
 FOLLOWING_LINES = 3
 CAUSE_MAY_FOLLOW = frozenset({"dependency-resolution", "missing-module", "missing-file",
-                              "compile-error"})
+                              "compile-error", "deadline-exceeded"})
 # Just below a bundler's "ERROR in x" / "[vite] Build errored out.", a missing file is the
 # detail (not below a linker's failure: a missing crt1.o is the toolchain's); earlier in the
 # log it may be anything (a warning, a cleanup). Keyed by the symptom's rule.

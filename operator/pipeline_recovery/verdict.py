@@ -36,10 +36,12 @@ CAUSED_BY: dict[str, tuple[str, ...]] = {
 FOLLOWING_LINES = 3
 CAUSE_MAY_FOLLOW = frozenset({"dependency-resolution", "missing-module", "missing-file",
                               "compile-error", "deadline-exceeded"})
-# Just below a bundler's "ERROR in x" / "[vite] Build errored out.", a missing file is the
-# detail (not below a linker's failure: a missing crt1.o is the toolchain's); earlier in the
-# log it may be anything (a warning, a cleanup). Keyed by the symptom's rule.
-FOLLOWING_CAUSES: dict[str, tuple[str, ...]] = {"compile-webpack": ("missing-file",)}
+# Just below a bundler's "ERROR in x" / "[vite] Build errored out." or CMake's "CMake Error
+# at x:N (file):", a missing file is the detail (not below a linker's failure: a missing
+# crt1.o is the toolchain's); earlier in the log it may be anything (a warning, a cleanup).
+# Keyed by the symptom's rule.
+FOLLOWING_CAUSES: dict[str, tuple[str, ...]] = {"compile-webpack": ("missing-file",),
+                                                 "compile-cmake": ("missing-file",)}
 HINT_PRIORITY = 10
 # Errors tools retry past (a wait-for-the-database loop, pip's "Retrying ... Connection
 # refused"): recovered when, in the same log, they stop, this many lines pass without

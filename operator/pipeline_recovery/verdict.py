@@ -105,10 +105,10 @@ def _pick(strong: Sequence[Signal], hints: Sequence[Signal]) -> Signal:
     first = min(band, key=lambda s: (s.offset, -s.priority))
     causes = CAUSED_BY.get(first.category, ())
     following = causes + FOLLOWING_CAUSES.get(first.rule_id, ())
-    earlier = [s for s in hints if (s.category in causes and s.offset < first.offset)
-               or (s.category in following and _follows(first, s))]
-    if earlier:
-        first = min(earlier, key=lambda s: (s.offset, -s.priority))
+    explaining = [s for s in hints if (s.category in causes and s.offset < first.offset)
+                  or (s.category in following and _follows(first, s))]
+    if explaining:
+        first = min(explaining, key=lambda s: (s.offset, -s.priority))
     same = [s for s in hints if s.category == first.category]
     return max(same, key=lambda s: (s.priority, -s.offset))
 

@@ -227,23 +227,36 @@ done:
     return result;
 }
 
-static Py_ssize_t newlines(const unsigned char *p, Py_ssize_t n) {
+/* Newlines in p[0:n], in one pass; when w is given the bytes are copied there too, and when
+ * esc_seen is given it is set if an ESC byte was among them. Byte-wide counters are summed
+ * every 255 vectors, before they can wrap. Callers pass w and esc_seen as constants, so the
+ * compiler builds one loop for counting and one for copying. */
+static inline Py_ssize_t count_copy(unsigned char *w, const unsigned char *p, Py_ssize_t n,
+                                    int *esc_seen) {
     Py_ssize_t total = 0, i = 0;
+    int esc_found = 0;
 #if defined(__SSE2__)
-    const __m128i nl = _mm_set1_epi8('\n'), zero = _mm_setzero_si128();
+    const __m128i nl = _mm_set1_epi8('\n'), esc = _mm_set1_epi8(0x1b), zero = _mm_setzero_si128();
+    __m128i any_esc = zero;
     while (i + 16 <= n) {
-        __m128i counts = zero;  /* byte-wide counters, summed before they can wrap */
+        __m128i counts = zero;
         for (int k = 0; k < 255 && i + 16 <= n; k++, i += 16) {
             __m128i chunk = _mm_loadu_si128((const __m128i *)(p + i));
+            if (w) _mm_storeu_si128((__m128i *)(w + i), chunk);
             counts = _mm_sub_epi8(counts, _mm_cmpeq_epi8(chunk, nl));
+            if (esc_seen) any_esc = _mm_or_si128(any_esc, _mm_cmpeq_epi8(chunk, esc));
         }
         __m128i sums = _mm_sad_epu8(counts, zero);
         total += _mm_cvtsi128_si32(sums) + _mm_cvtsi128_si32(_mm_srli_si128(sums, 8));
     }
+    esc_found = _mm_movemask_epi8(any_esc) != 0;
 #endif
     for (; i < n; i++) {
+        if (w) w[i] = p[i];
         total += p[i] == '\n';
+        esc_found |= p[i] == 0x1b;
     }
+    if (esc_seen) *esc_seen |= esc_found;
     return total;
 }
 
@@ -257,7 +270,7 @@ static PyObject *count_lines(PyObject *module, PyObject *args) {
     if (start < 0) start = 0;
     if (end > block.len) end = block.len;
     Py_ssize_t total = end > start
-        ? newlines((const unsigned char *)block.buf + start, end - start) : 0;
+        ? count_copy(NULL, (const unsigned char *)block.buf + start, end - start, NULL) : 0;
     PyBuffer_Release(&block);
     return PyLong_FromSsize_t(total);
 }
@@ -298,37 +311,6 @@ static Py_ssize_t strip_in_place(unsigned char *buf, Py_ssize_t len) {
     return w - buf;
 }
 
-/* Copies n bytes from p to w and adds their newlines to *lines, in one pass (byte-wide
- * counters, summed every 255 vectors); returns whether an ESC byte was among them. */
-static int copy_counting(unsigned char *w, const unsigned char *p, Py_ssize_t n,
-                         Py_ssize_t *lines) {
-    Py_ssize_t i = 0, total = 0;
-    int esc_seen = 0;
-#if defined(__SSE2__)
-    const __m128i nl = _mm_set1_epi8('\n'), esc = _mm_set1_epi8(0x1b), zero = _mm_setzero_si128();
-    __m128i any_esc = zero;
-    while (i + 16 <= n) {
-        __m128i counts = zero;
-        for (int k = 0; k < 255 && i + 16 <= n; k++, i += 16) {
-            __m128i chunk = _mm_loadu_si128((const __m128i *)(p + i));
-            _mm_storeu_si128((__m128i *)(w + i), chunk);
-            counts = _mm_sub_epi8(counts, _mm_cmpeq_epi8(chunk, nl));
-            any_esc = _mm_or_si128(any_esc, _mm_cmpeq_epi8(chunk, esc));
-        }
-        __m128i sums = _mm_sad_epu8(counts, zero);
-        total += _mm_cvtsi128_si32(sums) + _mm_cvtsi128_si32(_mm_srli_si128(sums, 8));
-    }
-    esc_seen = _mm_movemask_epi8(any_esc) != 0;
-#endif
-    for (; i < n; i++) {
-        w[i] = p[i];
-        total += p[i] == '\n';
-        esc_seen |= p[i] == 0x1b;
-    }
-    *lines += total;
-    return esc_seen;
-}
-
 static PyObject *strip_into(PyObject *module, PyObject *args) {
     (void)module;
     PyObject *out;
@@ -346,10 +328,10 @@ static PyObject *strip_into(PyObject *module, PyObject *args) {
     Py_ssize_t total = head.len + (end - start);
     if (PyByteArray_Resize(out, total) < 0) goto done;
     unsigned char *w = (unsigned char *)PyByteArray_AS_STRING(out);
-    Py_ssize_t lines = 0;
-    int esc_seen = copy_counting(w, head.buf, head.len, &lines);
-    esc_seen |= copy_counting(w + head.len, (const unsigned char *)body.buf + start,
-                              end - start, &lines);
+    int esc_seen = 0;
+    Py_ssize_t lines = count_copy(w, head.buf, head.len, &esc_seen)
+        + count_copy(w + head.len, (const unsigned char *)body.buf + start, end - start,
+                     &esc_seen);
     /* After the copy: a code may straddle the carried head and the new chunk. Codes hold no
      * newline, so the count stands. */
     if (esc_seen) {

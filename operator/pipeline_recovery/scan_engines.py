@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from pipeline_recovery.literals import required_literals
@@ -15,9 +15,9 @@ __all__ = ["ENGINES", "Candidates", "Engine", "EngineStream", "build_engine", "r
            "scan_form"]
 
 
-def engine_patterns(rules: Sequence[Rule]) -> tuple[list[str], list[int]]:
-    """The scan form of every rule, and the index of the rule each one belongs to."""
-    return [scan_form(rule.regex) for rule in rules], list(range(len(rules)))
+def engine_patterns(rules: Sequence[Rule]) -> list[str]:
+    """The scan form of every rule, in rule order (an engine's pattern id is the rule index)."""
+    return [scan_form(rule.regex) for rule in rules]
 
 
 Hits = list[tuple[int, int]]  # (rule index, end offset of a match in the block), any order
@@ -47,6 +47,15 @@ def candidates(block: bytes | bytearray, hits: Hits) -> Candidates:
     """One candidate per rule and line, in line order (rule order within a line)."""
     rfind = block.rfind
     return sorted({(rfind(b"\n", 0, end) + 1, index) for index, end in hits})
+
+
+def _in_one_call(block: bytes | bytearray, start: int,
+                 hits_of: Callable[[bytes | bytearray], Hits]) -> tuple[Candidates, int]:
+    """For engines without a resumable loop: block[start:] scanned at once, then done."""
+    hits = hits_of(block[start:] if start else block)
+    if start:
+        hits = [(index, end + start) for index, end in hits]
+    return candidates(block, hits), -1
 
 
 class _NativeStream:
@@ -79,7 +88,7 @@ class NativeEngine:
 
         if NATIVE is None:
             raise ImportError("the native scan extension is not built (needs libhs at install)")
-        exprs, _ = engine_patterns(rules)  # the C loop reports rule indices itself
+        exprs = engine_patterns(rules)
         key = tuple(exprs)
         cached = _NATIVE_CACHE.get(key)
         if cached is None:
@@ -101,26 +110,25 @@ class _HsStream:
     def __init__(self, engine: HyperscanEngine) -> None:
         self._engine = engine
         self._hits: Hits = []
-        owners = engine.owners
         append = self._hits.append
 
         # Runs once per match, in C's callback: keep it to one append.
         def on_match(pattern: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
-            append((owners[pattern], end))
+            append((pattern, end))
 
         # The binding keeps no reference to the handler: hold it here for every call.
         self._handler = on_match
 
     def scan(self, block: bytes | bytearray, start: int, skip: bytearray) -> tuple[Candidates, int]:
+        found = _in_one_call(block, start, self._hits_of)
         self._hits.clear()
+        return found
+
+    def _hits_of(self, data: bytes | bytearray) -> Hits:
         engine = self._engine
-        data = block[start:] if start else block
         with engine.lock:  # a database's scratch space serves one scan at a time
             engine.db.scan(data, match_event_handler=self._handler)
-        hits = [(index, end + start) for index, end in self._hits] if start else self._hits
-        found = candidates(block, hits)
-        self._hits.clear()
-        return found, -1
+        return self._hits
 
     def close(self) -> None:
         return None
@@ -131,8 +139,7 @@ class _HsStream:
 _HS_CACHE: dict[tuple[str, ...], tuple[Any, threading.Lock]] = {}
 
 
-def _hs_compile(hyperscan: Any, rules: Sequence[Rule], exprs: Sequence[str],
-                owners: Sequence[int]) -> Any:
+def _hs_compile(hyperscan: Any, rules: Sequence[Rule], exprs: Sequence[str]) -> Any:
     flag = hyperscan.HS_FLAG_MULTILINE
     encoded = [expr.encode() for expr in exprs]
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
@@ -140,12 +147,12 @@ def _hs_compile(hyperscan: Any, rules: Sequence[Rule], exprs: Sequence[str],
         db.compile(expressions=encoded, ids=list(range(len(encoded))),
                    elements=len(encoded), flags=[flag] * len(encoded))
     except hyperscan.error:
-        for owner, expr in zip(owners, encoded, strict=True):
+        for index, expr in enumerate(encoded):
             try:
                 hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK).compile(
                     expressions=[expr], ids=[0], elements=1, flags=[flag])
             except hyperscan.error as exc:
-                rule = rules[owner]
+                rule = rules[index]
                 raise PatternError(f"{rule.source}: rule {rule.id}: hyperscan: {exc}") from None
         raise
     return db
@@ -160,11 +167,11 @@ class HyperscanEngine:
     def __init__(self, rules: Sequence[Rule]) -> None:
         import hyperscan
 
-        exprs, self.owners = engine_patterns(rules)
+        exprs = engine_patterns(rules)
         key = tuple(exprs)
         cached = _HS_CACHE.get(key)
         if cached is None:
-            db = _hs_compile(hyperscan, rules, exprs, self.owners)
+            db = _hs_compile(hyperscan, rules, exprs)
             cached = _HS_CACHE[key] = (db, threading.Lock())
         self.db, self.lock = cached
 
@@ -177,11 +184,7 @@ class _BlockStream:
         self._engine = engine
 
     def scan(self, block: bytes | bytearray, start: int, skip: bytearray) -> tuple[Candidates, int]:
-        data = block[start:] if start else block
-        hits = self._engine.scan_block(data)
-        if start:
-            hits = [(index, end + start) for index, end in hits]
-        return candidates(block, hits), -1
+        return _in_one_call(block, start, self._engine.scan_block)
 
     def close(self) -> None:
         return None
@@ -198,8 +201,7 @@ class Re2Engine:
         options.encoding = re2.Options.Encoding.LATIN1  # logs are bytes, not always UTF-8
         self._set = re2.Set.SearchSet(options)
         self._regexes = []
-        patterns, self._owners = engine_patterns(rules)
-        for form in patterns:
+        for form in engine_patterns(rules):
             self._set.Add(form.encode())
             self._regexes.append(re2.compile(form.encode(), options))
         self._set.Compile()
@@ -207,8 +209,7 @@ class Re2Engine:
     def scan_block(self, block: bytes | bytearray) -> Hits:
         hits: Hits = []
         for index in self._set.Match(block) or ():
-            owner = self._owners[index]
-            hits.extend((owner, m.end()) for m in self._regexes[index].finditer(block))
+            hits.extend((index, m.end()) for m in self._regexes[index].finditer(block))
         return hits
 
     def open(self) -> EngineStream:
@@ -220,10 +221,9 @@ class ReEngine:
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self._rules: list[tuple[int, re.Pattern[bytes], tuple[bytes, ...], bool]] = []
-        patterns, owners = engine_patterns(rules)
-        for form, owner in zip(patterns, owners, strict=True):
+        for index, form in enumerate(engine_patterns(rules)):
             literals, caseless = required_literals(form)
-            self._rules.append((owner, re.compile(form.encode(), re.MULTILINE), literals,
+            self._rules.append((index, re.compile(form.encode(), re.MULTILINE), literals,
                                 caseless))
 
     def scan_block(self, block: bytes | bytearray) -> Hits:
@@ -237,9 +237,11 @@ class ReEngine:
             if not literals:
                 hits.extend((index, m.end()) for m in form.finditer(block))
                 continue
+            haystack = block
             if caseless:
-                lowered = block.lower() if lowered is None else lowered
-            haystack = lowered if caseless and lowered is not None else block
+                if lowered is None:
+                    lowered = block.lower()
+                haystack = lowered
             done: set[int] = set()
             for literal in literals:
                 at = haystack.find(literal)

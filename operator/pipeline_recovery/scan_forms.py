@@ -213,9 +213,9 @@ def _alternatives(seq: list[Any]) -> list[Any]:
 
 def scan_form(regex: str) -> str:
     """The rule as the engines search for it: its regex with captures, anchors, trailing
-    repeats, the weaker side of `.*` gaps and what precedes its first literal run dropped,
-    kept within one line. Line starts (`^`) are left to the confirming match, which sees the
-    line without the runner's timestamp.
+    repeats and classes, the weaker side of `.*` gaps and what precedes its first literal
+    run dropped, kept within one line. Line starts (`^`) are left to the confirming match,
+    which sees the line without the runner's timestamp.
     Engines scan blocks with CSI codes stripped (`native.strip_into`), so every line the rule
     matches once cleaned is found; the confirming match judges the cleaned line."""
     parsed = _PARSER.parse(regex)
